@@ -1,0 +1,42 @@
+"""Fixtures, one per real component: a database (SQLite file or PostgreSQL), a waitress server, a browser."""
+from __future__ import annotations
+
+import pytest
+
+from tests.servers import LiveServer, PostgresDatabase, build_app
+from tests.twooter_client import TwooterClient
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    with PostgresDatabase.created() as database:
+        yield database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def app(backend, tmp_path, request):
+    postgres = request.getfixturevalue("postgres") if backend == "postgresql" else None
+    return build_app(backend, tmp_path / "instance", postgres)
+
+
+@pytest.fixture
+def server(app):
+    with LiveServer(app) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server) -> TwooterClient:
+    """A plain HTTP client with no JavaScript, as MiniTwit's test suites are."""
+    return TwooterClient(server.url)
+
+
+@pytest.fixture
+def make_client(server):
+    """Several independent visitors of one server."""
+    return lambda: TwooterClient(server.url)

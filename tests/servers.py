@@ -1,0 +1,100 @@
+"""Real components for tests: throw-away databases and a waitress server on a socket."""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from waitress import wasyncore
+from waitress.server import create_server
+
+from twooter import create_app, database
+from twooter.extensions import db
+
+APP_TABLES = ("follows", "messages", "users", "latest_action")
+
+
+def running_in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str) -> None:
+    """Skip on a developer's machine; fail in CI, where nothing may be skipped."""
+    if running_in_ci():
+        pytest.fail(f"{reason} (CI=true: this must run, not skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+@dataclass
+class PostgresDatabase:
+    """A database of its own for one test session, dropped afterwards."""
+
+    admin_url: sa.engine.URL
+    url: str
+
+    @classmethod
+    @contextmanager
+    def created(cls) -> Iterator["PostgresDatabase"]:
+        raw = os.environ.get("TEST_POSTGRES_URL")
+        if not raw:
+            unavailable("TEST_POSTGRES_URL is not set; run the tests with `bash tests/run`")
+        admin_url = sa.make_url(raw).set(drivername="postgresql+psycopg2")
+        name = f"twooter_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        except sa.exc.OperationalError as error:
+            admin.dispose()
+            unavailable(f"PostgreSQL at {admin_url.render_as_string()} is unreachable: {error}")
+        try:
+            yield cls(admin_url, admin_url.set(database=name).render_as_string(hide_password=False))
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
+
+
+def build_app(backend: str, instance: Path, postgres: PostgresDatabase | None, **settings) -> Flask:
+    """A migrated app with empty tables on the chosen database."""
+    if backend == "sqlite":
+        uri = f"sqlite:///{instance / 'twooter.sqlite'}"
+    else:
+        assert postgres is not None
+        uri = postgres.url
+    app = create_app({"INSTANCE_PATH": instance, "SQLALCHEMY_DATABASE_URI": uri, "TESTING": True, **settings})
+    database.upgrade_to_latest(app)
+    if backend == "postgresql":
+        with app.app_context():
+            db.session.execute(sa.text(f"TRUNCATE {', '.join(APP_TABLES)} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+    return app
+
+
+class LiveServer:
+    """The app served by waitress on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app: Flask, threads: int = 8):
+        self.app = app
+        self._server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="twooter")
+        self.port = self._server.effective_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._server.task_dispatcher.shutdown()
+        wasyncore.close_all(self._server._map)
+        self._thread.join(timeout=10)
+        with self.app.app_context():
+            db.engine.dispose()

@@ -1,0 +1,74 @@
+"""Register, log in and log out; who the current user is."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from . import accounts
+from .extensions import db
+from .models import User
+from .routing import changes_state, local_path_or_none
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.before_app_request
+def load_logged_in_user() -> None:
+    user_id = session.get("user_id")
+    g.user = db.session.get(User, user_id) if user_id is not None else None
+    if user_id is not None and g.user is None:
+        # The account is gone (or the database was replaced): forget the stale id.
+        session.pop("user_id", None)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> Response | str | tuple[str, int]:
+    if g.user is not None:
+        return redirect(url_for("timelines.my_timeline"))
+    error = None
+    if request.method == "POST":
+        form = request.form
+        try:
+            accounts.register(
+                form.get("username", ""),
+                form.get("email", ""),
+                form.get("password", ""),
+                form.get("password2", ""),
+            )
+        except accounts.RegistrationError as problem:
+            error = str(problem)
+        else:
+            flash("You were successfully registered and can login now")
+            return redirect(url_for("auth.login"))
+    page = render_template("register.html", error=error, form=request.form)
+    return (page, 400) if error else page
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    next_path = local_path_or_none(request.values.get("next"))
+    if g.user is not None:
+        return redirect(next_path or url_for("timelines.my_timeline"))
+    error = None
+    if request.method == "POST":
+        try:
+            user = accounts.authenticate(
+                request.form.get("username", ""), request.form.get("password", "")
+            )
+        except accounts.LoginError as problem:
+            error = str(problem)
+        else:
+            session.clear()
+            session["user_id"] = user.id
+            flash("You were logged in")
+            return redirect(next_path or url_for("timelines.my_timeline"))
+    page = render_template("login.html", error=error, form=request.form, next_path=next_path)
+    return (page, 401) if error else page
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+@changes_state
+def logout() -> Response:
+    session.clear()
+    flash("You were logged out")
+    return redirect(url_for("timelines.public_timeline"))

@@ -1,0 +1,37 @@
+"""The `twooter` command: serve the app, manage users, and Flask's own commands (`db …`)."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from . import create_app, database, models
+
+
+@click.group(cls=FlaskGroup, create_app=create_app)
+def main() -> None:
+    """Twooter: a MiniTwit-family microblog."""
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
+@with_appcontext
+def serve(host: str, port: int, threads: int) -> None:
+    """Apply pending migrations, then serve with waitress."""
+    import waitress
+
+    app = current_app._get_current_object()
+    database.upgrade_to_latest(app)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="twooter")
+
+
+@main.command("make-admin")
+@click.argument("username")
+@with_appcontext
+def make_admin(username: str) -> None:
+    """Grant USERNAME the admin flag (needed for the log viewer)."""
+    if not models.grant_admin(username):
+        raise click.ClickException(f"there is no user called {username!r}")
+    click.echo(f"{username} is now an admin")

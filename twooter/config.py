@@ -1,0 +1,77 @@
+"""Settings read from the environment, with defaults that suit one machine.
+
+| variable                 | default                                   |
+|--------------------------|-------------------------------------------|
+| DATABASE_URL             | sqlite:///<instance>/twooter.sqlite        |
+| SECRET_KEY               | generated once into <instance>/secret_key  |
+| TWOOTER_INSTANCE_PATH    | ./instance next to the code                |
+| SESSION_COOKIE_SECURE    | false (set true behind HTTPS)              |
+| TWOOTER_TRUSTED_ORIGINS  | empty; space-separated extra origins       |
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in TRUE_WORDS
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("TWOOTER_INSTANCE_PATH", DEFAULT_INSTANCE_PATH)).resolve()
+
+
+def normalise_database_url(url: str) -> str:
+    # Hosting platforms hand out "postgres://"; SQLAlchemy only knows the long name.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+def load_or_create_secret_key(folder: Path) -> str:
+    """Read the instance's secret key, creating it exactly once.
+
+    Several processes may start together on one instance folder, so the file
+    is created with O_EXCL and a loser of that race reads the winner's key.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    key_file = folder / "secret_key"
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            key = key_file.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.01)
+        raise RuntimeError(f"{key_file} exists but is empty")
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def settings_from_environment(folder: Path) -> dict:
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{folder / 'twooter.sqlite'}"
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env_flag("SESSION_COOKIE_SECURE"),
+        "TRUSTED_ORIGINS": os.environ.get("TWOOTER_TRUSTED_ORIGINS", "").split(),
+        "TIMELINE_PAGE_SIZE": int(os.environ.get("TWOOTER_PAGE_SIZE", "30")),
+    }

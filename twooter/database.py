@@ -1,0 +1,68 @@
+"""Engine settings per database: SQLite tuned for a threaded server, PostgreSQL pooled."""
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .extensions import db
+from .routing import request_changes_state
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def engine_options(database_uri: str) -> dict:
+    if database_uri.startswith("sqlite"):
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        # Take transaction control away from the sqlite3 module so that the
+        # "begin" hook below decides how each transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        # A deferred transaction that reads and then writes cannot wait for a
+        # concurrent writer: SQLite fails it with "database is locked" at
+        # once. Requests that may write take the write lock up front instead,
+        # and wait their turn within the busy timeout; reads stay concurrent.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if request_changes_state() else "BEGIN")
+
+
+def init_app(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+
+
+# Any fixed number works; it only has to be the same for every instance.
+MIGRATION_LOCK_ID = 0x7477_6F6F
+
+
+def upgrade_to_latest(app: Flask) -> None:
+    """Apply pending migrations; instances starting together take turns."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name != "postgresql":
+            upgrade()
+            return
+        with engine.connect() as lock_connection:
+            lock_connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")
+            try:
+                upgrade()
+            finally:
+                lock_connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})")
+                lock_connection.commit()

@@ -1,0 +1,58 @@
+"""Error responses: a page for people, a fragment for htmx, JSON for API clients.
+
+No response ever carries a traceback; unexpected exceptions become a plain 500.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
+
+from .routing import wants_partial
+
+bp = Blueprint("errors", __name__)
+
+JSON_BLUEPRINTS = frozenset({"simapi"})
+
+
+def wants_json() -> bool:
+    if request.blueprint in JSON_BLUEPRINTS or request.is_json:
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def error_response(error: HTTPException) -> Response | tuple:
+    code = error.code or 500
+    reason = error.description or error.name
+    if wants_json():
+        response = jsonify({"status": code, "error_msg": reason})
+        response.status_code = code
+    elif wants_partial():
+        response = current_app.make_response(
+            (render_template("_error.html", code=code, name=error.name, reason=reason), code)
+        )
+        # Show the reason where flashes go, whatever the request was aiming at.
+        response.headers["HX-Retarget"] = "#flashes"
+        response.headers["HX-Reswap"] = "innerHTML"
+    else:
+        response = current_app.make_response(
+            (render_template("error.html", code=code, name=error.name, reason=reason), code)
+        )
+    for header, value in error.get_headers():
+        if header.lower() != "content-type":
+            response.headers.setdefault(header, value)
+    return response
+
+
+@bp.app_errorhandler(HTTPException)
+def handle_http_error(error: HTTPException):
+    return error_response(error)
+
+
+@bp.app_errorhandler(Exception)
+def handle_unexpected_error(error: Exception):
+    current_app.logger.error(
+        "unhandled %s on %s %s", type(error).__name__, request.method, request.path, exc_info=error
+    )
+    return error_response(InternalServerError(description="Something went wrong on our side."))

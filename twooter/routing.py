@@ -1,0 +1,42 @@
+"""What a request asks for: a partial or a page, a change or a read, where to go next."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, has_request_context, request
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def changes_state(view):
+    """Mark a view that changes state even when reached with GET (legacy routes)."""
+    view.changes_state = True
+    return view
+
+
+def request_changes_state() -> bool:
+    """True outside requests (CLI work) and for any request that may write."""
+    if not has_request_context():
+        return True
+    if request.method not in SAFE_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "changes_state", False)
+
+
+def wants_partial() -> bool:
+    """htmx asks for a fragment; a history restore asks for the whole page."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def local_path_or_none(target: str | None) -> str | None:
+    """Accept only a path on this site, so `next=` cannot send users elsewhere."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or any(ch in target for ch in "\r\n\t\\"):
+        return None
+    return target

@@ -1,0 +1,127 @@
+"""Timelines, posting and following: full pages, or htmx partials of the same routes."""
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from . import models
+from .routing import changes_state, wants_partial
+
+bp = Blueprint("timelines", __name__)
+
+MAX_TWOOT_LENGTH = 1000
+
+
+def _cursor_from_request() -> models.Cursor | None:
+    raw = request.args.get("before")
+    if not raw:
+        return None
+    try:
+        return models.Cursor.decode(raw)
+    except ValueError:
+        abort(400, description="The 'before' parameter is not a page cursor from this site.")
+
+
+def _render_timeline(page: models.TimelinePage, kind: str, profile_user: models.User | None = None,
+                     followed: bool = False) -> str:
+    context = {
+        "page": page,
+        "kind": kind,
+        "profile_user": profile_user,
+        "followed": followed,
+    }
+    if wants_partial():
+        return render_template("_twoots.html", **context)
+    return render_template("timeline.html", **context)
+
+
+def _page_size() -> int:
+    return current_app.config["TIMELINE_PAGE_SIZE"]
+
+
+def _require_login() -> models.User:
+    if g.user is None:
+        abort(401, description="You have to be logged in to do that.")
+    return g.user
+
+
+def _user_or_404(username: str) -> models.User:
+    user = models.user_by_name(username)
+    if user is None:
+        abort(404, description=f"There is no user called {username!r}.")
+    return user
+
+
+@bp.route("/")
+def my_timeline() -> Response | str:
+    if g.user is None:
+        return redirect(url_for("timelines.public_timeline"))
+    page = models.home_timeline(g.user, _cursor_from_request(), _page_size())
+    return _render_timeline(page, "mine")
+
+
+@bp.route("/public")
+def public_timeline() -> str:
+    page = models.public_timeline(_cursor_from_request(), _page_size())
+    return _render_timeline(page, "public")
+
+
+@bp.route("/<username>")
+def user_timeline(username: str) -> str:
+    profile_user = _user_or_404(username)
+    followed = g.user is not None and models.is_following(g.user, profile_user)
+    page = models.user_timeline(profile_user, _cursor_from_request(), _page_size())
+    return _render_timeline(page, "user", profile_user, followed)
+
+
+@bp.route("/add_message", methods=["POST"])
+def add_message() -> Response | str:
+    author = _require_login()
+    text = request.form.get("text", "")
+    if len(text) > MAX_TWOOT_LENGTH:
+        abort(400, description=f"A twoot has at most {MAX_TWOOT_LENGTH} characters.")
+    if not text.strip():
+        # MiniTwit records nothing for an empty box and says nothing about it.
+        return Response(status=204) if wants_partial() else redirect(url_for("timelines.my_timeline"))
+    current_app.logger.info("twoot posted by %s (%d characters)", author.username, len(text))
+    twoot = models.add_message(author, text)
+    flash("Your message was recorded")
+    if wants_partial():
+        return render_template("_posted.html", twoot=twoot)
+    return redirect(url_for("timelines.my_timeline"))
+
+
+def _change_follow(username: str, following: bool) -> Response | str:
+    follower = _require_login()
+    followed = _user_or_404(username)
+    if following:
+        models.follow(follower, followed)
+        flash(f'You are now following "{followed.username}"')
+    else:
+        models.unfollow(follower, followed)
+        flash(f'You are no longer following "{followed.username}"')
+    if wants_partial():
+        return render_template("_follow_changed.html", profile_user=followed, followed=following)
+    return redirect(url_for("timelines.user_timeline", username=followed.username))
+
+
+@bp.route("/<username>/follow", methods=["GET", "POST"])
+@changes_state
+def follow_user(username: str) -> Response | str:
+    return _change_follow(username, True)
+
+
+@bp.route("/<username>/unfollow", methods=["GET", "POST"])
+@changes_state
+def unfollow_user(username: str) -> Response | str:
+    return _change_follow(username, False)
