@@ -93,8 +93,12 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._server.task_dispatcher.shutdown()
-        wasyncore.close_all(self._server._map)
+        # Sockets belong to the server's loop thread: closing them from here
+        # races its select() (EBADF). Ask the loop to close them itself.
+        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map))
         self._thread.join(timeout=10)
+        self._server.task_dispatcher.shutdown()
+        if self._thread.is_alive():
+            raise RuntimeError("the waitress loop did not stop")
         with self.app.app_context():
             db.engine.dispose()

@@ -59,8 +59,13 @@ def register(username: str, email: str, password: str, password2: str | None = N
     problem = registration_problem(username, email, password, password2)
     if problem:
         raise RegistrationError(problem)
+    # End the transaction the checks opened before hashing: on SQLite it holds
+    # the write lock, and no other request should wait out tens of milliseconds
+    # of argon2id.
+    db.session.commit()
+    pw_hash = hash_password(password)
     try:
-        return models.create_user(username, email, hash_password(password))
+        return models.create_user(username, email, pw_hash)
     except IntegrityError:
         # Another request registered the same name between the check and the insert.
         db.session.rollback()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from . import accounts
+from . import accounts, simapi
 from .extensions import db
 from .models import User
 from .routing import changes_state, local_path_or_none
@@ -23,6 +23,9 @@ def load_logged_in_user() -> None:
 
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Response | str | tuple[str, int]:
+    if request.method == "POST" and request.is_json:
+        # The simulator registers on this path: a JSON request goes to the API, a form to the page.
+        return simapi.register()
     if g.user is not None:
         return redirect(url_for("timelines.my_timeline"))
     error = None

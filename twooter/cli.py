@@ -1,11 +1,11 @@
-"""The `twooter` command: serve the app, manage users, and Flask's own commands (`db …`)."""
+"""The `twooter` command: serve the app, manage users, export data, and Flask's own commands (`db …`)."""
 from __future__ import annotations
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import create_app, database, models
+from . import create_app, database, logs, models
 
 
 @click.group(cls=FlaskGroup, create_app=create_app)
@@ -23,6 +23,11 @@ def serve(host: str, port: int, threads: int) -> None:
     import waitress
 
     app = current_app._get_current_object()
+    # From here on, console output and a crash of the process are in the log too.
+    logs.capture.install()
+    where = logs.settings.of(app)
+    app.logger.info("starting instance %s on %s:%d (%d threads); logs in %s, configured by %s",
+                    where.instance, host, port, threads, where.folder, where.config_path)
     database.upgrade_to_latest(app)
     waitress.serve(app, host=host, port=port, threads=threads, ident="twooter")
 
@@ -35,3 +40,15 @@ def make_admin(username: str) -> None:
     if not models.grant_admin(username):
         raise click.ClickException(f"there is no user called {username!r}")
     click.echo(f"{username} is now an admin")
+
+
+@main.command("export")
+@click.argument("output", type=click.File("w", encoding="utf-8", lazy=True), default="-")
+@with_appcontext
+def export(output) -> None:
+    """Write the whole database as a JSON snapshot to OUTPUT (default: stdout)."""
+    from .export import write_snapshot
+
+    counts = write_snapshot(output)
+    summary = ", ".join(f"{count} {table}" for table, count in counts.items())
+    click.echo(f"exported {summary}", err=True)

@@ -7,6 +7,11 @@
 | TWOOTER_INSTANCE_PATH    | ./instance next to the code                |
 | SESSION_COOKIE_SECURE    | false (set true behind HTTPS)              |
 | TWOOTER_TRUSTED_ORIGINS  | empty; space-separated extra origins       |
+| TWOOTER_LOG_DIR          | <instance>/logs                            |
+| TWOOTER_INSTANCE_NAME    | the host name; names this instance's files |
+| TWOOTER_LOG_CONFIG       | <instance>/logging.json, else the default  |
+| TWOOTER_LOG_COMPRESS_DAYS| 7 (gzip day files this old; 0: never)      |
+| TWOOTER_LOG_RETENTION_DAYS| 30 (delete day files this old; 0: never)  |
 """
 from __future__ import annotations
 
@@ -74,4 +79,9 @@ def settings_from_environment(folder: Path) -> dict:
         "SESSION_COOKIE_SECURE": env_flag("SESSION_COOKIE_SECURE"),
         "TRUSTED_ORIGINS": os.environ.get("TWOOTER_TRUSTED_ORIGINS", "").split(),
         "TIMELINE_PAGE_SIZE": int(os.environ.get("TWOOTER_PAGE_SIZE", "30")),
+        "LOG_DIR": os.environ.get("TWOOTER_LOG_DIR") or None,
+        "LOG_INSTANCE_NAME": os.environ.get("TWOOTER_INSTANCE_NAME") or None,
+        "LOG_CONFIG": os.environ.get("TWOOTER_LOG_CONFIG") or None,
+        "LOG_COMPRESS_AFTER_DAYS": int(os.environ.get("TWOOTER_LOG_COMPRESS_DAYS", "7")),
+        "LOG_DELETE_AFTER_DAYS": int(os.environ.get("TWOOTER_LOG_RETENTION_DAYS", "30")),
     }

@@ -1,6 +1,8 @@
 """Engine settings per database: SQLite tuned for a threaded server, PostgreSQL pooled."""
 from __future__ import annotations
 
+import threading
+
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -9,6 +11,7 @@ from .extensions import db
 from .routing import request_changes_state
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_HOLDS_WRITER_TURN = "twooter.holds_writer_turn"
 
 
 def engine_options(database_uri: str) -> dict:
@@ -30,13 +33,44 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
+    # SQLite's busy handler polls with sleeps growing to 100 ms, so a waiting
+    # writer can lose the lock to newcomers again and again, for seconds.
+    # This process's writers queue on a lock of their own instead, and each is
+    # woken as soon as the previous one hands its connection back; the busy
+    # timeout still arbitrates between processes.
+    writer_turn = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def on_begin(connection):
         # A deferred transaction that reads and then writes cannot wait for a
         # concurrent writer: SQLite fails it with "database is locked" at
         # once. Requests that may write take the write lock up front instead,
-        # and wait their turn within the busy timeout; reads stay concurrent.
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if request_changes_state() else "BEGIN")
+        # and wait their turn; reads stay concurrent.
+        if not request_changes_state():
+            connection.exec_driver_sql("BEGIN")
+            return
+        if not connection.info.get(_HOLDS_WRITER_TURN):
+            if not writer_turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+                raise TimeoutError("waited too long for SQLite's write lock")
+            connection.info[_HOLDS_WRITER_TURN] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _end_writer_turn(connection.info)
+            raise
+
+    def _end_writer_turn(info: dict) -> None:
+        if info.pop(_HOLDS_WRITER_TURN, False):
+            writer_turn.release()
+
+    @event.listens_for(engine.pool, "checkin")
+    def on_checkin(_dbapi_connection, record):
+        if record is not None:
+            _end_writer_turn(record.info)
+
+    @event.listens_for(engine.pool, "invalidate")
+    def on_invalidate(_dbapi_connection, record, _exception):
+        _end_writer_turn(record.info)
 
 
 def init_app(app: Flask) -> None:

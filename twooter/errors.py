@@ -4,11 +4,13 @@ No response ever carries a traceback; unexpected exceptions become a plain 500.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
+from .logs.requests import note_failure
 from .routing import wants_partial
+from .simapi import is_api_path
 
 bp = Blueprint("errors", __name__)
 
@@ -16,7 +18,7 @@ JSON_BLUEPRINTS = frozenset({"simapi"})
 
 
 def wants_json() -> bool:
-    if request.blueprint in JSON_BLUEPRINTS or request.is_json:
+    if request.blueprint in JSON_BLUEPRINTS or request.is_json or is_api_path(request.path):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
@@ -25,6 +27,8 @@ def wants_json() -> bool:
 def error_response(error: HTTPException) -> Response | tuple:
     code = error.code or 500
     reason = error.description or error.name
+    if "log_reason" not in g:
+        note_failure(reason)
     if wants_json():
         response = jsonify({"status": code, "error_msg": reason})
         response.status_code = code
@@ -52,7 +56,6 @@ def handle_http_error(error: HTTPException):
 
 @bp.app_errorhandler(Exception)
 def handle_unexpected_error(error: Exception):
-    current_app.logger.error(
-        "unhandled %s on %s %s", type(error).__name__, request.method, request.path, exc_info=error
-    )
+    # The request's own ERROR record carries the traceback: one record for one failure.
+    note_failure(f"unhandled {type(error).__name__}: {error}", error)
     return error_response(InternalServerError(description="Something went wrong on our side."))

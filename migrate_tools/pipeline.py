@@ -1,0 +1,117 @@
+"""One migration run: sources → staging → plan → write → verify → commit or roll back."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import psycopg2
+import sqlalchemy as sa
+
+from . import plan, staging, target, verify
+from .errors import MigrationError, SourceError, TargetError
+from .progress import Quiet
+from .report import Report, SourceReport
+from .sources import Source, open_source
+
+# Session settings for one large transaction: staging and plan tables are
+# temporary (the server's session memory, allocated as used, then temp files),
+# sorts and index builds get room to work in memory.
+SESSION_SETTINGS = (
+    "SET temp_buffers = '1GB'",
+    "SET work_mem = '256MB'",
+    "SET maintenance_work_mem = '512MB'",
+    # Compiling expressions costs more than it saves on these one-off statements.
+    "SET jit = off",
+)
+
+
+def migrate(
+    paths: Sequence[Path | str],
+    to: str,
+    *,
+    merge: bool = False,
+    dry_run: bool = False,
+    progress: Quiet | None = None,
+) -> Report:
+    """Migrate every source into the target in one transaction.
+
+    Returns the report (its `ok` says whether verification agreed). Raises
+    MigrationError for bad input or an unusable target; the target is then
+    exactly as it was.
+    """
+    started = time.monotonic()
+    progress = progress or Quiet()
+    sources = [open_source(path) for path in paths]  # bad files fail before the target is touched
+    url = target.target_url(to)
+    report = Report(target=target.shown(url), dry_run=dry_run, merge=merge)
+    connection = target.connect(url)
+    try:
+        for setting in SESSION_SETTINGS:
+            connection.exec_driver_sql(setting)
+        connection.commit()
+        transaction = connection.begin()
+        try:
+            _load(connection, sources, report, merge, progress)
+        except BaseException:
+            transaction.rollback()
+            raise
+        if dry_run or not report.ok:
+            transaction.rollback()
+        else:
+            progress.phase("committing")
+            transaction.commit()
+            report.committed = True
+    except (sa.exc.DBAPIError, psycopg2.Error) as error:
+        raise _target_error(error, report.target) from None
+    finally:
+        connection.close()
+        report.seconds = time.monotonic() - started
+    return report
+
+
+def _load(connection: sa.Connection, sources: list[Source], report: Report, merge: bool,
+          progress: Quiet) -> None:
+    report.revision_before = target.upgrade_schema(connection)
+    report.target_before = target.lock_and_count(connection)
+    if any(report.target_before.values()) and not merge:
+        held = ", ".join(f"{n} {table}" for table, n in report.target_before.items())
+        raise TargetError(
+            f"the target {report.target} is not empty ({held}); pass --merge to add to it"
+        )
+    cursor = connection.connection.dbapi_connection.cursor()
+    cursor.execute(staging.CREATE_STAGE)
+    counts = []
+    for index, source in enumerate(sources):
+        progress.source(source.describe())
+        try:
+            counts.append(staging.copy_source(cursor, index, source.chunks(progress.update)))
+        except psycopg2.DataError as error:  # a value PostgreSQL cannot hold, e.g. text for an id
+            raise SourceError(source.path, f"a value cannot be stored: {_first_line(error)}") from None
+        report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored))
+    progress.phase("checking what was read")
+    for index, checks in verify.check_staging(cursor, counts).items():
+        report.sources[index].read_check = checks
+    before = verify.target_content(cursor)
+    progress.phase("planning the merge and writing")
+    tallies, planned = plan.load(cursor, report.target_before)
+    for table, per_source in tallies.items():
+        for index, tally in per_source.items():
+            report.sources[index].tables[table] = tally
+    progress.phase("verifying")
+    report.verification = verify.check_target(before, planned, verify.target_content(cursor))
+    if not report.ok:
+        progress.phase("verification failed: rolling back")
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _target_error(error: Exception, shown: str) -> TargetError:
+    original = getattr(error, "orig", None)
+    reason = _first_line(original if original is not None else error)
+    return TargetError(f"PostgreSQL at {shown} refused the migration: {reason}")
+
+
+__all__ = ["migrate", "MigrationError"]

@@ -1,0 +1,297 @@
+"""The merge plan: how staged rows from several sources become Twooter's rows.
+
+Every staged row gets one fate: `written`, `merged` (it names something the
+target has or will have already) or `skipped:<reason>`. The rules, applied
+to sources in the order given (oldest first):
+
+Users are matched by username (exact, as the app's unique constraint is).
+ * A username already in the target keeps the target's row: the running app
+   is the newest truth. Otherwise the first appearance decides the new id
+   and the newest appearance (last source) gives email, hash and admin flag.
+ * Every other appearance is `merged`; the conflicts counted alongside are
+   `email_differs` and `password_hash_differs` (the losing values are dropped).
+ * Skipped: `empty_username`, `missing_password_hash`, `missing_id` (nothing
+   could refer to it), `duplicate_id` (a source id seen twice in one source:
+   the first wins). A missing email becomes '' and is counted as `missing_email`.
+Messages are the same message when author (after matching), text and time
+ (to the microsecond) are equal: later copies are `merged` into the first
+ (whose flag is kept).
+ Skipped: `missing_author` (no such user in its source, or that user was
+ skipped), `empty_text` (NULL or ''), `missing_time`.
+Follows are the same when both users are: duplicates are `merged`.
+ Skipped: `missing_user` (either side unknown in its source).
+New rows get fresh ids after the target's largest, in source order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import verify
+from .staging import STAGE
+
+EPOCH_PLUS = "(timestamptz 'epoch' + {} * interval '1 microsecond')"
+
+
+@dataclass
+class TableTally:
+    """What became of one table's rows from one source."""
+
+    read: int = 0
+    written: int = 0
+    merged: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    conflicts: dict[str, int] = field(default_factory=dict)
+
+    def add_fate(self, fate: str, count: int) -> None:
+        if fate == "written":
+            self.written += count
+        elif fate == "merged":
+            self.merged += count
+        else:
+            reason = fate.removeprefix("skipped:")
+            self.skipped[reason] = self.skipped.get(reason, 0) + count
+
+
+USERS = f"""
+CREATE TEMP TABLE plan_users ON COMMIT DROP AS
+WITH staged AS (
+    SELECT src, seq, sid, t1 AS username, coalesce(t2, '') AS email, t2 IS NULL AS email_missing,
+           t3 AS pw_hash, coalesce(flag, false) AS is_admin,
+           row_number() OVER (PARTITION BY src, sid ORDER BY seq) AS id_copy
+    FROM {STAGE} WHERE kind = 'u'
+), checked AS (
+    SELECT *, CASE
+        WHEN username IS NULL OR username = '' THEN 'empty_username'
+        WHEN pw_hash IS NULL OR pw_hash = '' THEN 'missing_password_hash'
+        WHEN sid IS NULL THEN 'missing_id'
+        WHEN id_copy > 1 THEN 'duplicate_id'
+    END AS skip
+    FROM staged
+)
+SELECT c.*, t.id AS existing_id,
+       row_number() OVER (PARTITION BY c.skip IS NULL, c.username ORDER BY c.src, c.seq) AS first_rank,
+       row_number() OVER (PARTITION BY c.skip IS NULL, c.username ORDER BY c.src DESC, c.seq DESC) AS newest_rank
+FROM checked c LEFT JOIN users t ON c.skip IS NULL AND t.username = c.username
+"""
+
+NEW_USERS = """
+CREATE TEMP TABLE plan_new_users ON COMMIT DROP AS
+WITH valid AS (
+    SELECT src, seq, username, existing_id, first_rank,
+           first_value(email) OVER newest AS email,
+           first_value(pw_hash) OVER newest AS pw_hash,
+           first_value(is_admin) OVER newest AS is_admin
+    FROM plan_users WHERE skip IS NULL
+    WINDOW newest AS (PARTITION BY username ORDER BY src DESC, seq DESC)
+)
+SELECT (SELECT coalesce(max(id), 0) FROM users) + row_number() OVER (ORDER BY src, seq) AS id,
+       username, email, pw_hash, is_admin
+FROM valid WHERE existing_id IS NULL AND first_rank = 1
+"""
+
+ALL_USERS = """
+CREATE TEMP TABLE plan_all_users ON COMMIT DROP AS
+SELECT id, username, email, pw_hash FROM users
+UNION ALL
+SELECT id, username, email, pw_hash FROM plan_new_users
+"""
+
+USER_MAP = """
+CREATE TEMP TABLE plan_user_map ON COMMIT DROP AS
+SELECT p.src, p.sid, a.id AS user_id
+FROM plan_users p JOIN plan_all_users a ON a.username = p.username
+WHERE p.skip IS NULL
+"""
+
+USER_FATES = """
+SELECT p.src,
+       CASE WHEN p.skip IS NOT NULL THEN 'skipped:' || p.skip
+            WHEN p.existing_id IS NULL AND p.first_rank = 1 THEN 'written'
+            ELSE 'merged' END AS fate,
+       count(*),
+       count(*) FILTER (WHERE p.skip IS NULL AND p.email <> a.email),
+       count(*) FILTER (WHERE p.skip IS NULL AND p.pw_hash <> a.pw_hash),
+       count(*) FILTER (WHERE p.skip IS NULL AND p.email_missing)
+FROM plan_users p LEFT JOIN plan_all_users a ON p.skip IS NULL AND a.username = p.username
+GROUP BY 1, 2
+"""
+
+# Follows and messages: a plan table gives each staged row its fate, the
+# INSERT reads the rows to keep from it, and one pass counts every fate and
+# digests the written rows for verification.
+FOLLOWS = f"""
+CREATE TEMP TABLE plan_follows ON COMMIT DROP AS
+WITH resolved AS (
+    SELECT s.src, s.seq, a.user_id AS follower_id, b.user_id AS followed_id
+    FROM {STAGE} s
+    LEFT JOIN plan_user_map a ON a.src = s.src AND a.sid = s.r1
+    LEFT JOIN plan_user_map b ON b.src = s.src AND b.sid = s.r2
+    WHERE s.kind = 'f'
+)
+SELECT r.*, CASE
+    WHEN r.follower_id IS NULL OR r.followed_id IS NULL THEN 'skipped:missing_user'
+    WHEN row_number() OVER (PARTITION BY r.follower_id IS NULL OR r.followed_id IS NULL,
+                            r.follower_id, r.followed_id ORDER BY r.src, r.seq) > 1 THEN 'merged'
+    {{existing}}
+    ELSE 'written' END AS fate
+FROM resolved r
+"""
+FOLLOW_EXISTS = (
+    "WHEN EXISTS (SELECT 1 FROM follows t WHERE t.follower_id = r.follower_id "
+    "AND t.followed_id = r.followed_id) THEN 'merged'"
+)
+WRITE_FOLLOWS = """
+INSERT INTO follows (follower_id, followed_id)
+SELECT follower_id, followed_id FROM plan_follows WHERE fate = 'written'
+"""
+FOLLOW_FATES = f"""
+SELECT p.src, p.fate, count(*),
+       coalesce(sum(CASE WHEN p.fate = 'written' THEN {verify.follow_digest("a", "b")} END), 0)
+FROM plan_follows p
+LEFT JOIN plan_name_hashes a ON a.id = p.follower_id
+LEFT JOIN plan_name_hashes b ON b.id = p.followed_id
+GROUP BY 1, 2
+"""
+
+MESSAGES = f"""
+CREATE TEMP TABLE plan_messages ON COMMIT DROP AS
+WITH resolved AS (
+    SELECT s.src, s.seq, m.user_id AS author_id, s.t1 AS text, s.ts AS micros,
+           coalesce(s.flag, false) AS flagged,
+           CASE WHEN m.user_id IS NULL THEN 'missing_author'
+                WHEN s.t1 IS NULL OR s.t1 = '' THEN 'empty_text'
+                WHEN s.ts IS NULL THEN 'missing_time' END AS skip
+    FROM {STAGE} s LEFT JOIN plan_user_map m ON m.src = s.src AND m.sid = s.r1
+    WHERE s.kind = 'm'
+)
+SELECT r.src, r.seq, r.author_id, r.text, r.micros, r.flagged, CASE
+    WHEN r.skip IS NOT NULL THEN 'skipped:' || r.skip
+    WHEN row_number() OVER (PARTITION BY r.skip IS NULL, r.author_id, r.micros, r.text COLLATE "C"
+                            ORDER BY r.src, r.seq) > 1 THEN 'merged'
+    {{existing}}
+    ELSE 'written' END AS fate
+FROM resolved r
+"""
+MESSAGE_EXISTS = (
+    "WHEN EXISTS (SELECT 1 FROM messages t WHERE t.author_id = r.author_id AND t.pub_date = "
+    + EPOCH_PLUS.format("r.micros")
+    + " AND t.text = r.text) THEN 'merged'"
+)
+WRITE_MESSAGES = f"""
+INSERT INTO messages (id, author_id, text, pub_date, flagged)
+SELECT (SELECT coalesce(max(id), 0) FROM messages) + row_number() OVER (ORDER BY src, seq),
+       author_id, text, {EPOCH_PLUS.format("micros")}, flagged
+FROM plan_messages WHERE fate = 'written'
+"""
+MESSAGE_FATES = f"""
+SELECT p.src, p.fate, count(*),
+       coalesce(sum(CASE WHEN p.fate = 'written'
+                         THEN {verify.message_digest("p.text", "p.micros", "p.flagged", "a")} END), 0)
+FROM plan_messages p LEFT JOIN plan_name_hashes a ON a.id = p.author_id
+GROUP BY 1, 2
+"""
+
+WRITE_USERS = """
+INSERT INTO users (id, username, email, pw_hash, is_admin)
+SELECT id, username, email, pw_hash, is_admin FROM plan_new_users ORDER BY id
+"""
+PLANNED_USERS = f"SELECT count(*), coalesce(sum({verify.user_digest('u')}), 0) FROM plan_new_users u"
+RESET_SEQUENCES = """
+SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) FROM {table}
+"""
+
+
+def _user_fates(cursor) -> dict[int, TableTally]:
+    cursor.execute(USER_FATES)
+    tallies: dict[int, TableTally] = {}
+    for src, fate, count, *conflicts in cursor.fetchall():
+        tally = tallies.setdefault(src, TableTally())
+        tally.read += count
+        tally.add_fate(fate, count)
+        for name, n in zip(("email_differs", "password_hash_differs", "missing_email"), conflicts):
+            if n:
+                tally.conflicts[name] = tally.conflicts.get(name, 0) + n
+    return tallies
+
+
+def _load_table(cursor, statements: tuple[str, ...]) -> tuple[dict[int, TableTally], tuple[int, int]]:
+    """Plan, write and count one table: tallies per source, (rows, checksum) written."""
+    for statement in statements:
+        cursor.execute(statement)
+    tallies: dict[int, TableTally] = {}
+    written = checksum = 0
+    for src, fate, count, digest_sum in cursor.fetchall():
+        tally = tallies.setdefault(src, TableTally())
+        tally.read += count
+        tally.add_fate(fate, count)
+        if fate == "written":
+            written, checksum = written + count, checksum + int(digest_sum)
+    return tallies, (written, checksum)
+
+
+DEFERRABLE = ("follows", "messages")
+
+
+def _set_aside_indexes(cursor, table: str) -> list[str]:
+    """Drop a table's keys and indexes; return the statements that rebuild them.
+
+    Building an index once over a loaded table is several times faster than
+    maintaining it row by row, and one foreign-key check over the table beats
+    a trigger per row. It all happens inside the transaction, so the app
+    never sees the table without them.
+    """
+    cursor.execute(
+        "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype IN ('f', 'p')",
+        (table,),
+    )
+    constraints = cursor.fetchall()
+    cursor.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+        "AND tablename = %s AND indexname NOT IN "
+        "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+        (table, table),
+    )
+    indexes = cursor.fetchall()
+    for name, _, _ in constraints:
+        cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    for name, _ in indexes:
+        cursor.execute(f'DROP INDEX "{name}"')
+    # The primary key first: the other indexes and checks then run on a keyed table.
+    keys = [c for c in constraints if c[1] == "p"] + [c for c in constraints if c[1] != "p"]
+    return [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for name, _, definition in keys] + [
+        definition for _, definition in indexes
+    ]
+
+
+def load(cursor, target_counts: dict[str, int]) -> tuple[dict, dict]:
+    """Decide every staged row's fate and write the rows to keep.
+
+    Returns tallies per table and source index, and per table the (rows,
+    checksum) of what was written, for verification.
+    """
+    cursor.execute(f"ANALYZE {STAGE}")
+    for statement in (USERS, NEW_USERS, ALL_USERS, USER_MAP):
+        cursor.execute(statement)
+    cursor.execute("CREATE INDEX ON plan_user_map (src, sid); ANALYZE plan_user_map; ANALYZE plan_all_users")
+    cursor.execute(f"CREATE TEMP TABLE plan_name_hashes ON COMMIT DROP AS {verify.name_hashes('plan_all_users')}")
+    cursor.execute("ANALYZE plan_name_hashes")
+    tallies, planned = {}, {}
+    tallies["users"] = _user_fates(cursor)
+    cursor.execute(PLANNED_USERS)
+    planned["users"] = tuple(int(v) for v in cursor.fetchone())
+    rebuild = []
+    for table in DEFERRABLE:
+        if target_counts[table] == 0:
+            rebuild += _set_aside_indexes(cursor, table)
+    cursor.execute(WRITE_USERS)
+    # Probing the target for duplicates only matters when it holds rows.
+    follows = FOLLOWS.format(existing=FOLLOW_EXISTS if target_counts["follows"] else "")
+    tallies["follows"], planned["follows"] = _load_table(cursor, (follows, WRITE_FOLLOWS, FOLLOW_FATES))
+    messages = MESSAGES.format(existing=MESSAGE_EXISTS if target_counts["messages"] else "")
+    tallies["messages"], planned["messages"] = _load_table(cursor, (messages, WRITE_MESSAGES, MESSAGE_FATES))
+    for statement in rebuild:
+        cursor.execute(statement)
+    for table in ("users", "messages"):
+        cursor.execute(RESET_SEQUENCES.format(table=table))
+    return tallies, planned

@@ -1,0 +1,101 @@
+"""The one row shape every source yields, as lines of PostgreSQL's COPY text format.
+
+Sources differ in schema, but each produces the same staged rows: a user, a
+message or a follow, carrying the source's own ids so the merge plan can
+remap them. Times are integer microseconds since the Unix epoch (UTC), exact
+on both sides. Sources hand over chunks of ready COPY lines, one kind per
+chunk: SQLite sources have SQLite format them (it is much faster), the
+others format StagedRows with `copy_line`.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+USER, MESSAGE, FOLLOW = "u", "m", "f"
+TABLE_OF_KIND = {USER: "users", MESSAGE: "messages", FOLLOW: "follows"}
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class StagedRow(NamedTuple):
+    kind: str
+    source_id: int | None = None
+    ref1: int | None = None
+    ref2: int | None = None
+    text1: str | None = None
+    text2: str | None = None
+    text3: str | None = None
+    micros: int | None = None
+    flag: bool | None = None
+
+
+def user(source_id, username, email, pw_hash, is_admin=False) -> StagedRow:
+    return StagedRow(USER, source_id, None, None, username, email, pw_hash, None, is_admin)
+
+
+def message(source_id, author_id, text, micros, flagged) -> StagedRow:
+    return StagedRow(MESSAGE, source_id, author_id, None, text, None, None, micros, flagged)
+
+
+def follow(follower_id, followed_id) -> StagedRow:
+    return StagedRow(FOLLOW, None, follower_id, followed_id)
+
+
+def micros_of(moment: datetime) -> int:
+    """Exact microseconds since the epoch; a naive time is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def datetime_of(micros: int) -> datetime:
+    from datetime import timedelta
+
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _field(value) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    return str(value)
+
+
+def copy_line(row: StagedRow) -> str:
+    """The row's columns in PostgreSQL's COPY text format, without a newline."""
+    return "\t".join(map(_field, row))
+
+
+def sqlite_copy_text(column: str) -> str:
+    """An SQLite expression giving a text column as copy_line writes it."""
+    if column == "NULL":
+        return "'\\N'"
+    return (
+        f"coalesce(replace(replace(replace(replace({column}, '\\', '\\\\'), char(9), '\\t'), "
+        f"char(10), '\\n'), char(13), '\\r'), '\\N')"
+    )
+
+
+def sqlite_copy_number(column: str) -> str:
+    if column == "NULL":
+        return "'\\N'"
+    return f"coalesce(CAST({column} AS TEXT), '\\N')"
+
+
+def sqlite_copy_line(kind: str, sid="NULL", ref1="NULL", ref2="NULL", text1="NULL", text2="NULL",
+                     text3="NULL", micros="NULL", flag="NULL") -> str:
+    """An SQLite expression building a whole COPY line in the StagedRow layout."""
+    fields = [f"'{kind}'", sqlite_copy_number(sid), sqlite_copy_number(ref1), sqlite_copy_number(ref2),
+              sqlite_copy_text(text1), sqlite_copy_text(text2), sqlite_copy_text(text3),
+              sqlite_copy_number(micros), sqlite_copy_number(flag)]
+    return " || char(9) || ".join(fields)

@@ -1,0 +1,47 @@
+"""What every source offers the pipeline."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .. import rows
+
+# progress(table, rows_done, position, total): position/total are bytes for
+# files read front to back, rows for databases; total may be None.
+ProgressCallback = Callable[[str, int, int, int | None], None]
+
+#: A run of COPY lines (see rows.copy_line), all of one kind (rows.USER, …).
+Chunk = tuple[str, list[str]]
+
+CHUNK_ROWS = 5_000
+
+
+class Source(ABC):
+    #: A short name of the schema shape, shown in the report.
+    kind: str = "source"
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        #: Tables found in the file but not part of any migration, with their row counts.
+        self.ignored: dict[str, int] = {}
+
+    @abstractmethod
+    def chunks(self, progress: ProgressCallback) -> Iterator[Chunk]:
+        """Every row of the source, streamed; raises SourceError on bad input."""
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.kind})"
+
+
+def chunked(staged: Iterable[rows.StagedRow], size: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """Group rows into chunks of one kind, in their order."""
+    kind, lines = None, []
+    for row in staged:
+        if row.kind != kind or len(lines) >= size:
+            if lines:
+                yield kind, lines
+            kind, lines = row.kind, []
+        lines.append(rows.copy_line(row))
+    if lines:
+        yield kind, lines

@@ -1,0 +1,130 @@
+"""The in-memory era's JSON snapshot (what `twooter export` writes), read as a stream.
+
+ijson yields parse events, so arrays of any length pass through with flat
+memory; the three arrays may come in any order.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+import ijson
+
+from twooter.export import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
+
+from .. import rows
+from ..errors import SourceError
+from .base import Chunk, ProgressCallback, Source, chunked
+
+_ARRAYS = {"users.item": "users", "follows.item": "follows", "messages.item": "messages"}
+_SCALARS = {"string", "number", "boolean", "null"}
+
+
+def looks_like_snapshot(head: bytes) -> bool:
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{")
+
+
+def _line_at(path: Path, offset: int) -> int:
+    with path.open("rb") as file:
+        return file.read(offset).count(b"\n") + 1
+
+
+class SnapshotSource(Source):
+    kind = "twooter-snapshot"
+
+    def chunks(self, progress: ProgressCallback) -> Iterator[Chunk]:
+        return chunked(self._read(progress))
+
+    def _read(self, progress: ProgressCallback) -> Iterator[rows.StagedRow]:
+        total = self.path.stat().st_size
+        with self.path.open("rb") as file:
+            try:
+                yield from self._rows(file, total, progress)
+            except ijson.JSONError as error:
+                line = _line_at(self.path, file.tell())
+                raise SourceError(self.path, f"malformed or truncated JSON: {error}", line) from None
+            except UnicodeDecodeError as error:
+                raise SourceError(self.path, f"wrong encoding (JSON must be UTF-8): {error.reason}",
+                                  _line_at(self.path, file.tell())) from None
+
+    def _rows(self, file, total: int, progress: ProgressCallback) -> Iterator[rows.StagedRow]:
+        convert = {"users": self._user, "follows": self._follow, "messages": self._message}
+        counts = {"users": 0, "follows": 0, "messages": 0}
+        marker = version = None
+        item: dict | None = None
+        item_prefix = ""
+        for prefix, event, value in ijson.parse(file, use_float=True):
+            if item is not None:
+                if event == "map_key" or event in _SCALARS:
+                    if event in _SCALARS and prefix.startswith(item_prefix + "."):
+                        item[prefix[len(item_prefix) + 1:]] = value
+                    continue
+                if event == "end_map" and prefix == item_prefix:
+                    table = _ARRAYS[prefix]
+                    yield convert[table](item, counts[table])
+                    counts[table] += 1
+                    if counts[table] % 50_000 == 0:
+                        progress(table, counts[table], file.tell(), total)
+                    item = None
+                    continue
+                raise self._error(file, f"{_ARRAYS[item_prefix]}[{counts[_ARRAYS[item_prefix]]}]: "
+                                        "nested values are not part of the format")
+            if event == "start_map" and prefix in _ARRAYS:
+                item, item_prefix = {}, prefix
+            elif prefix == "format" and event == "string":
+                marker = value
+            elif prefix == "version" and event == "number":
+                version = value
+        for table, count in counts.items():
+            progress(table, count, total, total)
+        if marker != SNAPSHOT_FORMAT:
+            raise SourceError(self.path, f'unknown schema: not a Twooter snapshot (no "format": "{SNAPSHOT_FORMAT}")')
+        if version != SNAPSHOT_VERSION:
+            raise SourceError(self.path, f"unsupported snapshot version {version!r} (this reads {SNAPSHOT_VERSION})")
+
+    def _error(self, file, message: str) -> SourceError:
+        return SourceError(self.path, message, _line_at(self.path, file.tell()))
+
+    def _field(self, item: dict, name: str, where: str, types: tuple, required: bool = True):
+        value = item.get(name)
+        if value is None and not required:
+            return None
+        if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
+            raise SourceError(self.path, f"{where}: {name} {value!r} is missing or of the wrong type")
+        return value
+
+    def _user(self, item: dict, index: int) -> rows.StagedRow:
+        where = f"users[{index}]"
+        return rows.user(
+            self._field(item, "id", where, (int,)),
+            self._field(item, "username", where, (str,), required=False),
+            self._field(item, "email", where, (str,), required=False),
+            self._field(item, "pw_hash", where, (str,), required=False),
+            bool(item.get("is_admin", False)),
+        )
+
+    def _follow(self, item: dict, index: int) -> rows.StagedRow:
+        where = f"follows[{index}]"
+        return rows.follow(
+            self._field(item, "follower_id", where, (int,), required=False),
+            self._field(item, "followed_id", where, (int,), required=False),
+        )
+
+    def _message(self, item: dict, index: int) -> rows.StagedRow:
+        where = f"messages[{index}]"
+        stamp = self._field(item, "pub_date", where, (str,), required=False)
+        micros = None
+        if stamp is not None:
+            try:
+                micros = rows.micros_of(datetime.fromisoformat(stamp))
+            except ValueError:
+                raise SourceError(self.path, f"{where}: pub_date {stamp!r} is not an ISO 8601 time") from None
+        flagged = item.get("flagged")
+        return rows.message(
+            self._field(item, "id", where, (int,), required=False),
+            self._field(item, "author_id", where, (int,), required=False),
+            self._field(item, "text", where, (str,), required=False),
+            micros,
+            None if flagged is None else bool(flagged),
+        )

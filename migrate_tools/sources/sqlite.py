@@ -1,0 +1,147 @@
+"""SQLite sources: the original MiniTwit database and Twooter's own embedded one.
+
+Both are read in a single read transaction, so a running app that keeps
+writing (WAL mode) still yields one consistent picture of its data.
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+from .. import rows
+from ..errors import SourceError
+from .base import CHUNK_ROWS, Chunk, ProgressCallback, Source
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+MINITWIT_TABLES = {"user", "follower", "message"}
+TWOOTER_TABLES = {"users", "follows", "messages"}
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        connection.isolation_level = None
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as error:
+        raise SourceError(path, f"not a usable SQLite database: {error}") from None
+    return connection
+
+
+def _tables(connection: sqlite3.Connection) -> set[str]:
+    return {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _columns(connection: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
+
+
+def open_sqlite(path: Path) -> Source:
+    """Pick the reader for the schema found in the file."""
+    connection = _connect(path)
+    try:
+        tables = _tables(connection)
+    finally:
+        connection.close()
+    if MINITWIT_TABLES <= tables:
+        return MiniTwitSqliteSource(path)
+    if TWOOTER_TABLES <= tables:
+        return TwooterSqliteSource(path)
+    found = ", ".join(sorted(tables)) or "no tables"
+    raise SourceError(
+        path,
+        f"unknown schema: expected MiniTwit's tables (user, follower, message) "
+        f"or Twooter's (users, follows, messages), found {found}",
+    )
+
+
+class _SqliteSource(Source):
+    def _checks(self, connection: sqlite3.Connection) -> None:
+        """Reject values the COPY lines cannot carry, naming the row."""
+
+    def _queries(self, connection: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
+        """(target table, kind, source table, SELECT of one COPY line per row) in reading order."""
+        raise NotImplementedError
+
+    def chunks(self, progress: ProgressCallback) -> Iterator[Chunk]:
+        connection = _connect(self.path)
+        try:
+            # One read transaction: every table is read from the same snapshot.
+            connection.execute("BEGIN")
+            self._checks(connection)
+            queries = self._queries(connection)
+            for table, _, source_table, _ in queries:
+                progress(table, 0, 0, connection.execute(f'SELECT count(*) FROM "{source_table}"').fetchone()[0])
+            for table, kind, _, query in queries:
+                done = 0
+                cursor = connection.execute(query)
+                while batch := cursor.fetchmany(CHUNK_ROWS):
+                    yield kind, [line for (line,) in batch]
+                    done += len(batch)
+                    progress(table, done, done, None)
+                progress(table, done, done, None)
+            connection.execute("COMMIT")
+        except sqlite3.DatabaseError as error:
+            raise SourceError(self.path, f"cannot read the database: {error}") from None
+        finally:
+            connection.close()
+
+    def _first_bad(self, connection, table: str, key: str, column: str, condition: str) -> None:
+        bad = connection.execute(
+            f"SELECT {key}, {column} FROM {table} WHERE NOT ({condition}) LIMIT 1").fetchone()
+        if bad is not None:
+            raise SourceError(self.path, f"table {table}, row {bad[0]}: {column} {bad[1]!r} is not valid")
+
+
+class MiniTwitSqliteSource(_SqliteSource):
+    """The original MiniTwit schema: `user`, `follower` (no key), `message` with Unix seconds."""
+
+    kind = "minitwit-sqlite"
+
+    def _checks(self, connection) -> None:
+        self._first_bad(connection, "message", "message_id", "pub_date",
+                        "typeof(pub_date) IN ('integer', 'real', 'null')")
+
+    def _queries(self, connection):
+        return [
+            ("users", rows.USER, "user", "SELECT " + rows.sqlite_copy_line(
+                rows.USER, sid="user_id", text1="username", text2="email", text3="pw_hash", flag="0")
+             + " FROM user ORDER BY user_id"),
+            ("follows", rows.FOLLOW, "follower", "SELECT " + rows.sqlite_copy_line(rows.FOLLOW, ref1="who_id", ref2="whom_id")
+             + " FROM follower ORDER BY rowid"),
+            ("messages", rows.MESSAGE, "message", "SELECT " + rows.sqlite_copy_line(
+                rows.MESSAGE, sid="message_id", ref1="author_id", text1="text",
+                micros="CAST(round(pub_date * 1000000) AS INTEGER)", flag="flagged != 0")
+             + " FROM message ORDER BY message_id"),
+        ]
+
+
+class TwooterSqliteSource(_SqliteSource):
+    """Twooter's embedded database at any migration revision (columns read as present)."""
+
+    kind = "twooter-sqlite"
+
+    def _checks(self, connection) -> None:
+        # SQLAlchemy stores the app's UTC times as naive ISO text: 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+        self._first_bad(connection, "messages", "id", "pub_date",
+                        "pub_date IS NULL OR (typeof(pub_date) = 'text' AND "
+                        "pub_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-9][0-9]:[0-9][0-9]:[0-9][0-9]*')")
+
+    def _queries(self, connection):
+        admin = "is_admin != 0" if "is_admin" in _columns(connection, "users") else "0"
+        flagged = "flagged != 0" if "flagged" in _columns(connection, "messages") else "0"
+        # Whole seconds from strftime, microseconds from the fraction's digits (padded to six).
+        micros = ("CAST(strftime('%s', substr(pub_date, 1, 19)) AS INTEGER) * 1000000 + "
+                  "CAST(substr(substr(pub_date, 21) || '000000', 1, 6) AS INTEGER)")
+        return [
+            ("users", rows.USER, "users", "SELECT " + rows.sqlite_copy_line(
+                rows.USER, sid="id", text1="username", text2="email", text3="pw_hash", flag=admin)
+             + " FROM users ORDER BY id"),
+            ("follows", rows.FOLLOW, "follows", "SELECT " + rows.sqlite_copy_line(
+                rows.FOLLOW, ref1="follower_id", ref2="followed_id") + " FROM follows ORDER BY rowid"),
+            ("messages", rows.MESSAGE, "messages", "SELECT " + rows.sqlite_copy_line(
+                rows.MESSAGE, sid="id", ref1="author_id", text1="text",
+                micros=f"CASE WHEN pub_date IS NULL THEN NULL ELSE {micros} END", flag=flagged)
+             + " FROM messages ORDER BY id"),
+        ]

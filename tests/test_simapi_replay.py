@@ -1,0 +1,119 @@
+"""Generated simulator scenarios replayed over sockets exactly as the simulator sends them.
+
+Zero errors (wrong status, refused, slower than 0.3 s), then the database
+holds exactly the users, messages and follow pairs the scenario implies.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import urllib.request
+from collections import defaultdict
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from tests.scenario import error_counts, generate, replay, send
+from twooter.extensions import db
+
+
+def stored_state(app) -> tuple[dict[str, str], list[tuple[str, str]], set[tuple[str, str]]]:
+    with app.app_context():
+        users = dict(db.session.execute(sa.text("SELECT username, email FROM users")).all())
+        messages = [
+            tuple(row)
+            for row in db.session.execute(
+                sa.text(
+                    "SELECT u.username, m.text FROM messages m JOIN users u ON u.id = m.author_id"
+                    " ORDER BY m.id"
+                )
+            )
+        ]
+        follows = {
+            tuple(row)
+            for row in db.session.execute(
+                sa.text(
+                    "SELECT a.username, b.username FROM follows f"
+                    " JOIN users a ON a.id = f.follower_id JOIN users b ON b.id = f.followed_id"
+                )
+            )
+        }
+        db.session.remove()
+    return users, messages, follows
+
+
+def by_author(messages: list[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for author, text in messages:
+        grouped[author].append(text)
+    return dict(grouped)
+
+
+def host_and_port(server) -> tuple[str, int]:
+    parts = urlsplit(server.url)
+    return parts.hostname, parts.port
+
+
+def latest_id(server) -> int:
+    with urllib.request.urlopen(server.url + "/latest", timeout=5) as response:
+        return json.load(response)["latest"]
+
+
+def describe(outcomes) -> str:
+    failed = [outcome for outcome in outcomes if outcome.error]
+    return "; ".join(
+        f"{o.action.kind} #{o.action.latest} -> {o.status} ({o.error}, {o.seconds * 1000:.0f} ms)"
+        for o in failed[:10]
+    )
+
+
+def test_sequential_replay_leaves_exactly_the_expected_state(app, server):
+    scenario = generate(seed=2026, users=120, actions=3000)
+    host, port = host_and_port(server)
+
+    outcomes = replay(host, port, scenario.actions)
+
+    assert error_counts(outcomes) == {}, describe(outcomes)
+    users, messages, follows = stored_state(app)
+    assert users == scenario.expected.users
+    assert messages == scenario.expected.messages
+    assert follows == scenario.expected.follows
+    assert latest_id(server) == scenario.actions[-1].latest
+    # Duplicates, repeated follows and unfollows of strangers were all exercised.
+    kinds = {(o.action.kind, o.status) for o in outcomes}
+    assert {("register", 400), ("register", 204), ("follow", 204), ("unfollow", 204), ("tweet", 204)} <= kinds
+
+
+def test_eight_concurrent_clients_lose_nothing(app, server):
+    scenario = generate(seed=8, users=64, actions=2400, clients=8)
+    host, port = host_and_port(server)
+    results: list[list] = [[] for _ in scenario.streams]
+
+    def client(index: int) -> None:
+        results[index] = replay(host, port, scenario.streams[index])
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(scenario.streams))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    outcomes = [outcome for stream in results for outcome in stream]
+    assert len(outcomes) == len(scenario.actions)
+    assert error_counts(outcomes) == {}, describe(outcomes)
+    users, messages, follows = stored_state(app)
+    assert users == scenario.expected.users
+    assert by_author(messages) == by_author(scenario.expected.messages)
+    assert follows == scenario.expected.follows
+    assert latest_id(server) in {stream[-1].latest for stream in scenario.streams}
+
+
+def test_replayer_counts_refused_connections_and_timeouts(server):
+    host, port = host_and_port(server)
+    with socket.socket() as probe:  # bound but not listening: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        assert send(host, probe.getsockname()[1], "GET", "/latest", None)[2] == "refused"
+    assert send(host, port, "GET", "/latest", None, timeout=1e-6)[2] == "timeout"
+    status, _seconds, error = send(host, port, "GET", "/latest", None)
+    assert (status, error) == (200, None)

@@ -1,0 +1,28 @@
+"""Logging: NLog's levels and configuration file on Python's `logging`, and the /logs viewer.
+
+Writing: levels.py (TRACE…FATAL, OFF), config.py (the configuration file and
+its reload), targets.py and files.py (one file per instance per UTC day),
+records.py (the line format), requests.py (a record per request),
+redact.py (no secrets in lines), capture.py (console output), suspicious.py.
+Reading: reader.py (byte offsets in one file), browse.py (pages of an hour
+over every instance), query.py (the filters in the URL), viewer.py (routes).
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from . import capture, config, files, levels, requests, settings  # noqa: F401  (levels: registers names)
+
+
+def init_app(app: Flask) -> None:
+    """Apply the logging configuration and hook requests; before blueprints are registered."""
+    where = settings.settings_for(app)
+    where.folder.mkdir(parents=True, exist_ok=True)
+    settings.remember(app, where)
+    config.use(where.config_path)
+    files.tidy(where.folder, where.compress_after_days, where.delete_after_days)
+    requests.init_app(app)
+
+    @app.before_request
+    def pick_up_config_changes() -> None:
+        config.reload_if_changed(lambda: settings.config_path_for(app))

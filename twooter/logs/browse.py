@@ -1,0 +1,232 @@
+"""Pages, new records, raw lines and per-minute counts of one hour, merged over instances.
+
+Each instance's file of the day is read by byte offset (see reader.py) and
+the files are merged newest first. A page cursor is, per instance, the
+offset where the next page ends; so is the tail cursor, where new records
+begin. Neither depends on how far into the hour the operator has scrolled.
+"""
+from __future__ import annotations
+
+import heapq
+import re
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+from . import files, reader
+from .query import Query, hour_of
+from .records import Record, format_time, parse_line
+
+PAGE_SIZE = 100
+# Lines one page may read while looking for matches (a rare search term):
+# past this the page ends early and the next one carries on from there.
+SCAN_BUDGET = 50_000
+# Records two threads wrote in the other order are still found near an hour's edge.
+EDGE_SLACK = timedelta(seconds=5)
+TAIL_MAX_BYTES = 4 * 1024 * 1024
+# Our writer puts the level right after the time: {"t":"<24 characters>","lvl":"INFO",…
+LEVEL_KEY = b',"lvl":"'
+LEVEL_KEY_AT = 31
+LEVEL_AT = LEVEL_KEY_AT + len(LEVEL_KEY)
+
+
+@dataclass
+class Entry:
+    record: Record
+    offset: int
+
+
+@dataclass
+class Page:
+    entries: list[Entry]
+    next_cursor: dict[str, int] | None
+    tail_cursor: dict[str, int] = field(default_factory=dict)
+    scanned: int = 0
+
+
+def encode_cursor(cursor: dict[str, int] | None) -> str:
+    if not cursor:
+        return ""
+    return ",".join(f"{name}:{offset}" for name, offset in sorted(cursor.items()))
+
+
+def decode_cursor(text: str) -> dict[str, int]:
+    """ValueError for anything that is not `name:offset,…` as encode_cursor writes it."""
+    cursor: dict[str, int] = {}
+    for part in filter(None, text.split(",")):
+        name, _, offset = part.rpartition(":")
+        if not name or not offset.isdigit() or files.safe_instance_name(name) != name:
+            raise ValueError(f"not a log cursor: {text!r}")
+        cursor[name] = int(offset)
+    return cursor
+
+
+def _sources(folder: Path, query: Query, stack: ExitStack) -> list[reader.Source]:
+    opened = []
+    for info in files.log_files(folder, query.hour.date()):
+        if query.instance and info.instance != query.instance:
+            continue
+        source = reader.Source.open(info)
+        if source is not None:
+            stack.enter_context(source)
+            opened.append(source)
+    return opened
+
+
+def _span(source: reader.Source, query: Query) -> tuple[int, int]:
+    low = format_time(query.start - EDGE_SLACK).encode()
+    high = format_time(query.end + EDGE_SLACK).encode()
+    start = reader.first_at_or_after(source, low)
+    return start, reader.first_at_or_after(source, high, start)
+
+
+def _candidate(line: bytes, query: Query, needle: bytes | None) -> bool:
+    """Cheap checks on the raw line before decoding it."""
+    if line[LEVEL_KEY_AT:LEVEL_AT] == LEVEL_KEY:
+        close = line.find(b'"', LEVEL_AT)
+        if close > 0 and not query.shows_level(line[LEVEL_AT:close]):
+            return False
+    return needle is None or needle in line.lower()
+
+
+def _matching(line: bytes, query: Query, needle: bytes | None, low: str, high: str) -> Record | None:
+    if not _candidate(line, query, needle):
+        return None
+    record = parse_line(line)
+    if record is None:
+        return None
+    stamp = format_time(record.time)
+    if not (low <= stamp < high) or not query.matches(record):
+        return None
+    return record
+
+
+def _scan(source: reader.Source, start: int, end: int, query: Query, needle: bytes | None,
+          newest_first: bool = True) -> Iterator[tuple[bytes, str, int, Record | None, bytes]]:
+    """Every line of the span, newest first: (time, instance, offset, record if it matches, line)."""
+    low, high = format_time(query.start), format_time(query.end)
+    last = b"\xff" if newest_first else b""
+    lines = reader.backward(source, start, end) if newest_first else reader.forward(source, start, end)
+    for offset, line in lines:
+        stamp = reader.time_of(line)
+        if stamp is not None:
+            last = stamp
+        yield last, source.info.instance, offset, _matching(line, query, needle, low, high), line
+
+
+def read_page(folder: Path, query: Query, cursor: dict[str, int] | None = None,
+              size: int = PAGE_SIZE, budget: int = SCAN_BUDGET) -> Page:
+    """The newest `size` matching records before `cursor` (from the end of the hour if None)."""
+    needle = query.text_prefilter()
+    with ExitStack() as stack:
+        streams, ends, tail = [], {}, {}
+        for source in _sources(folder, query, stack):
+            name = source.info.instance
+            start, end = _span(source, query)
+            tail[name] = source.end
+            if cursor is not None:
+                if name not in cursor:
+                    continue  # appeared after the first page: tail mode shows its records
+                end = max(start, min(end, cursor[name]))
+            ends[name] = end
+            streams.append(_scan(source, start, end, query, needle))
+        entries: list[Entry] = []
+        consumed: dict[str, int] = {}
+        scanned = 0
+        merged = heapq.merge(*streams, key=lambda item: item[0], reverse=True)
+        for _, name, offset, record, _ in merged:
+            scanned += 1
+            consumed[name] = offset
+            if record is not None:
+                entries.append(Entry(record, offset))
+            if len(entries) >= size or scanned >= budget:
+                break
+        # Whatever the loop stopped before is still there to read: another page follows.
+        more = next(merged, None) is not None
+        next_cursor = {name: consumed.get(name, end) for name, end in ends.items()} if more else None
+        return Page(entries, next_cursor, tail, scanned)
+
+
+def read_new(folder: Path, query: Query, after: dict[str, int]) -> tuple[list[Entry], dict[str, int]]:
+    """Records written since `after` (per instance, offsets), newest first, and the new cursor."""
+    needle = query.text_prefilter()
+    low, high = format_time(query.start), format_time(query.end)
+    entries: list[Entry] = []
+    cursor: dict[str, int] = {}
+    with ExitStack() as stack:
+        for source in _sources(folder, query, stack):
+            name = source.info.instance
+            start = min(after.get(name, 0), source.end)
+            if source.end - start > TAIL_MAX_BYTES:
+                # A burst bigger than a screen: show its newest part, the pages hold the rest.
+                source.handle.seek(source.end - TAIL_MAX_BYTES)
+                source.handle.readline()
+                start = source.handle.tell()
+            for offset, line in reader.forward(source, start, source.end):
+                record = _matching(line, query, needle, low, high)
+                if record is not None:
+                    entries.append(Entry(record, offset))
+            cursor[name] = source.end
+    entries.sort(key=lambda entry: (entry.record.time, entry.offset), reverse=True)
+    return entries, cursor
+
+
+def raw_lines(folder: Path, query: Query) -> Iterator[bytes]:
+    """The file lines of the matching records, oldest first, each with its newline."""
+    needle = query.text_prefilter()
+    with ExitStack() as stack:
+        streams = []
+        for source in _sources(folder, query, stack):
+            start, end = _span(source, query)
+            streams.append(_scan(source, start, end, query, needle, newest_first=False))
+        for _, _, _, record, line in heapq.merge(*streams, key=lambda item: item[0]):
+            if record is not None:
+                yield line + b"\n"
+
+
+MINUTE_AND_LEVEL = re.compile(rb'^\{"t":"\d{4}-\d\d-\d\dT(\d\d):(\d\d):\d\d\.\d{3}Z","lvl":"([A-Z]+)"', re.M)
+
+
+def minute_counts(folder: Path, query: Query) -> dict[int, Counter]:
+    """Records per minute of the hour and level (all levels, every instance unless filtered)."""
+    whole_hour = Query(hour=query.hour, instance=query.instance)
+    counts: dict[int, Counter] = {minute: Counter() for minute in range(60)}
+    wanted_hour = f"{query.hour.hour:02d}".encode()
+    with ExitStack() as stack:
+        for source in _sources(folder, whole_hour, stack):
+            start, end = _span(source, whole_hour)
+            source.handle.seek(start)
+            remaining = end - start
+            carry = b""
+            while remaining > 0:
+                block = carry + source.handle.read(min(reader.CHUNK * 16, remaining))
+                remaining = end - source.handle.tell()
+                cut = block.rfind(b"\n") + 1
+                block, carry = block[:cut], block[cut:]
+                for hour, minute, level in MINUTE_AND_LEVEL.findall(block):
+                    if hour == wanted_hour:
+                        counts[int(minute)][level.decode()] += 1
+    return counts
+
+
+def newest_hour(folder: Path) -> datetime | None:
+    """The hour of the newest record in the folder, if any."""
+    for day in reversed(files.days_with_records(folder)):
+        newest = None
+        with ExitStack() as stack:
+            for source in _sources(folder, Query(hour=datetime.combine(day, datetime.min.time(), timezone.utc)), stack):
+                for _, line in reader.backward(source, 0, source.end):
+                    record = parse_line(line)
+                    if record is not None:
+                        newest = max(newest or record.time, record.time)
+                        break
+        if newest is not None:
+            return hour_of(newest)
+    return None
+
+
+def instances(folder: Path, day: date) -> list[str]:
+    return [info.instance for info in files.log_files(folder, day)]

@@ -1,0 +1,235 @@
+"""The traffic simulator's JSON API, served beside the pages on the same host and port.
+
+Every endpoint but ``GET /latest`` records the ``latest`` query parameter as
+the latest processed action id before anything else, and commits it with the
+request's own work, or on its own when the request fails: one commit either way.
+
+The expected ``Authorization`` header comes from ``TWOOTER_SIMULATOR_AUTH``
+(default: Basic for ``simulator:super_safe!``), or from the app setting
+``SIMULATOR_AUTHORIZATION``.
+"""
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from flask import Blueprint, abort, current_app, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from . import accounts, models
+from .extensions import db
+from .routing import changes_state
+from .timelines import MAX_TWOOT_LENGTH
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("simapi", __name__)
+
+DEFAULT_AUTHORIZATION = "Basic c2ltdWxhdG9yOnN1cGVyX3NhZmUh"
+UNAUTHORIZED_REASON = "You are not authorized to use this resource!"
+OPENAPI_FILE = Path(__file__).with_name("simapi_openapi.json")
+
+# First path segments that belong to this API; errors under them are JSON.
+API_SEGMENTS = frozenset({"latest", "msgs", "fllws"})
+DEFAULT_LIST_LENGTH = 100
+# Longer lists are cut to this many entries, so one request cannot ask for a whole table.
+MAX_LIST_LENGTH = 10_000
+# The id is stored as a 64-bit integer on both databases.
+LATEST_RANGE = (-(2**63), 2**63 - 1)
+MAX_BODY_BYTES = 64 * 1024
+# Bounded, so that int() never meets a number too long to convert.
+_INTEGER = re.compile(r"[+-]?[0-9]{1,40}")
+
+
+@bp.record_once
+def _read_credentials_setting(state) -> None:
+    state.app.config.setdefault(
+        "SIMULATOR_AUTHORIZATION", os.environ.get("TWOOTER_SIMULATOR_AUTH", DEFAULT_AUTHORIZATION)
+    )
+
+
+def is_api_path(path: str) -> bool:
+    return path.lstrip("/").split("/", 1)[0] in API_SEGMENTS
+
+
+def is_api_request() -> bool:
+    return (
+        request.blueprint == "simapi"
+        or is_api_path(request.path)
+        or (request.path == "/register" and request.is_json)
+    )
+
+
+# --- parsing the request -------------------------------------------------------
+
+def _integer_arg(name: str, low: int, high: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    value = int(raw) if _INTEGER.fullmatch(raw) else None
+    if value is None or value < low or (high is not None and value > high):
+        allowed = f"from {low} to {high}" if high is not None else f"of {low} or more"
+        shown = raw if len(raw) <= 50 else raw[:50] + "…"
+        abort(400, description=f"'{name}' must be an integer {allowed}, not {shown!r}.")
+    return value
+
+
+def _list_length() -> int:
+    requested = _integer_arg("no", 0)
+    return DEFAULT_LIST_LENGTH if requested is None else min(requested, MAX_LIST_LENGTH)
+
+
+def _json_object() -> dict[str, Any]:
+    # The simulator always sends JSON, whatever Content-Type it names.
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="The request body must be a JSON object.")
+    return body
+
+
+def _text_field(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        abort(400, description=f"'{name}' must be a string.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        abort(400, description=f"'{name}' is not valid Unicode text.")
+    if "\x00" in value:
+        abort(400, description=f"'{name}' cannot contain NUL characters.")
+    return value
+
+
+def _user_or_404(username: str) -> models.User:
+    user = models.user_by_name(username)
+    if user is None:
+        abort(404, description=f"There is no user called {username!r}.")
+    return user
+
+
+def _require_simulator() -> None:
+    expected = current_app.config["SIMULATOR_AUTHORIZATION"].encode("utf-8")
+    # Werkzeug decodes headers as Latin-1, so this round trip is lossless.
+    given = request.headers.get("Authorization", "").encode("latin-1")
+    if not hmac.compare_digest(given, expected):
+        log.warning(
+            "wrong or missing simulator credentials on %s %s from %s",
+            request.method,
+            request.path,
+            request.remote_addr,
+        )
+        abort(403, description=UNAUTHORIZED_REASON)
+
+
+def simulator_endpoint(needs_credentials: bool) -> Callable:
+    """Record `latest` whatever the view then answers, and check the credentials."""
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def run(*args, **kwargs):
+            request.max_content_length = MAX_BODY_BYTES
+            try:
+                latest = _integer_arg("latest", *LATEST_RANGE)
+                if latest is not None:
+                    models.record_latest_action(latest)
+                if needs_credentials:
+                    _require_simulator()
+                response = view(*args, **kwargs)
+            except HTTPException:
+                # A refusal still keeps the recorded id.
+                db.session.commit()
+                raise
+            # Writes have committed already; this ends a read, with the id if one came.
+            db.session.commit()
+            return response
+
+        return run
+
+    return decorate
+
+
+@bp.after_app_request
+def _log_failures(response: Response) -> Response:
+    if response.status_code >= 400 and is_api_request():
+        body = response.get_json(silent=True)
+        reason = body.get("error_msg") if isinstance(body, dict) else response.status
+        log.error("%s %s failed with %d: %s", request.method, request.path, response.status_code, reason)
+    return response
+
+
+# --- endpoints -------------------------------------------------------------------
+
+@bp.get("/latest")
+def latest() -> Response:
+    value = models.latest_action()
+    return jsonify({"latest": -1 if value is None else value})
+
+
+@simulator_endpoint(needs_credentials=False)
+def register() -> tuple[str, int]:
+    """POST /register with a JSON body; auth.register hands JSON requests here."""
+    body = _json_object()
+    username, email, password = (_text_field(body, name) for name in ("username", "email", "pwd"))
+    try:
+        accounts.register(username or "", email or "", password or "")
+    except accounts.RegistrationError as problem:
+        abort(400, description=str(problem))
+    return "", 204
+
+
+@bp.get("/msgs")
+@changes_state
+@simulator_endpoint(needs_credentials=True)
+def public_messages() -> Response:
+    return jsonify(models.latest_messages(_list_length()))
+
+
+@bp.route("/msgs/<username>", methods=["GET", "POST"])
+@changes_state
+@simulator_endpoint(needs_credentials=True)
+def user_messages(username: str) -> Response | tuple[str, int]:
+    if request.method == "GET":
+        limit = _list_length()
+        return jsonify(models.latest_messages(limit, _user_or_404(username)))
+    content = _text_field(_json_object(), "content")
+    if content is None or not content.strip():
+        abort(400, description="'content' must be a non-empty string.")
+    if len(content) > MAX_TWOOT_LENGTH:
+        abort(400, description=f"A message has at most {MAX_TWOOT_LENGTH} characters.")
+    author = _user_or_404(username)
+    log.info("message posted by %s (%d characters)", username, len(content))
+    models.add_message(author, content)
+    return "", 204
+
+
+@bp.route("/fllws/<username>", methods=["GET", "POST"])
+@changes_state
+@simulator_endpoint(needs_credentials=True)
+def follows(username: str) -> Response | tuple[str, int]:
+    if request.method == "GET":
+        limit = _list_length()
+        return jsonify({"follows": models.followed_names(_user_or_404(username), limit)})
+    body = _json_object()
+    to_follow, to_unfollow = _text_field(body, "follow"), _text_field(body, "unfollow")
+    if (to_follow is None) == (to_unfollow is None):
+        abort(400, description="Give exactly one of 'follow' or 'unfollow', with a username.")
+    follower = _user_or_404(username)
+    followed = _user_or_404(to_follow if to_follow is not None else to_unfollow)
+    if to_follow is not None:
+        models.follow(follower, followed)
+    else:
+        models.unfollow(follower, followed)
+    return "", 204
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return send_file(OPENAPI_FILE, mimetype="application/json", max_age=0)
