@@ -5,6 +5,7 @@ range scan, so its cost does not depend on how many twoots exist.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,15 +19,22 @@ from sqlalchemy import (
     Integer,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
+    desc,
     false,
-    or_,
+    func,
+    literal,
+    nulls_last,
     select,
+    true,
     tuple_,
+    union,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
+from sqlalchemy.sql.selectable import ScalarSelect, Select
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from .extensions import db
@@ -132,6 +140,9 @@ class LatestAction(db.Model):
 # --- users -----------------------------------------------------------------
 
 def user_by_name(username: str) -> User | None:
+    if "\x00" in username:
+        # No stored name holds NUL, and PostgreSQL refuses it in a query parameter.
+        return None
     return db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
 
 
@@ -158,10 +169,13 @@ def grant_admin(username: str) -> bool:
 
 # --- follows ---------------------------------------------------------------
 
-def _insert_ignoring_duplicates(model, values: dict):
+def _dialect_insert(model, values: dict):
     dialect = db.session.get_bind().dialect.name
-    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(model).values(**values)
-    return statement.on_conflict_do_nothing()
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model).values(**values)
+
+
+def _insert_ignoring_duplicates(model, values: dict):
+    return _dialect_insert(model, values).on_conflict_do_nothing()
 
 
 def follow(follower: User, followed: User) -> None:
@@ -241,18 +255,28 @@ class TimelinePage:
     next_cursor: Cursor | None
 
 
-def _page(conditions: Iterable, before: Cursor | None, limit: int) -> TimelinePage:
-    query = select(Message).where(Message.flagged == false(), *conditions)
-    if before is not None:
-        query = query.where(
-            tuple_(Message.pub_date, Message.id) < tuple_(before.pub_date, before.message_id)
-        )
-    query = query.order_by(Message.pub_date.desc(), Message.id.desc()).limit(limit + 1)
-    twoots = list(db.session.execute(query).scalars())
+def _newest_first(query: Select, twoot, older_than, limit) -> Select:
+    """`query` narrowed to unflagged twoots before the (pub_date, id) pair `older_than`
+    (None: from the newest), newest first, at most `limit`."""
+    query = query.where(twoot.flagged == false())
+    if older_than is not None:
+        query = query.where(tuple_(twoot.pub_date, twoot.id) < older_than)
+    return query.order_by(twoot.pub_date.desc(), twoot.id.desc()).limit(limit)
+
+
+def _as_page(query: Select, limit: int, parameters: dict | None = None) -> TimelinePage:
+    """Run a query for `limit + 1` twoots; the extra one only says whether more exist."""
+    twoots = list(db.session.execute(query, parameters).scalars())
     if len(twoots) > limit:
         last = twoots[limit - 1]
         return TimelinePage(twoots[:limit], Cursor(last.pub_date, last.id))
     return TimelinePage(twoots, None)
+
+
+def _page(conditions: Iterable, before: Cursor | None, limit: int) -> TimelinePage:
+    older_than = None if before is None else tuple_(before.pub_date, before.message_id)
+    query = _newest_first(select(Message).where(*conditions), Message, older_than, limit + 1)
+    return _as_page(query, limit)
 
 
 def public_timeline(before: Cursor | None, limit: int) -> TimelinePage:
@@ -263,8 +287,214 @@ def user_timeline(author: User, before: Cursor | None, limit: int) -> TimelinePa
     return _page((Message.author_id == author.id,), before, limit)
 
 
-def home_timeline(reader: User, before: Cursor | None, limit: int) -> TimelinePage:
-    followed = select(Follow.followed_id).where(Follow.follower_id == reader.id)
-    return _page(
-        (or_(Message.author_id == reader.id, Message.author_id.in_(followed)),), before, limit
+# Earlier than any twoot: the bound that bounds nothing.
+_BEFORE_ALL_TWOOTS = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+
+def _home_cutoff(authors, older_than, limit) -> ScalarSelect:
+    """A time no page twoot is older than: the `limit`-th newest of the authors' newest twoots.
+
+    Those `limit` newest twoots already fill the page, so nothing older can
+    be on it. Authors who have been quiet since then are skipped at once.
+    None (so no bound) when fewer than `limit` authors have twoots at all.
+    """
+    author = authors.alias("heads_of")
+    newest_time = _newest_first(
+        select(Message.pub_date).where(Message.author_id == author.c.author_id).correlate(author),
+        Message,
+        older_than,
+        1,
+    ).scalar_subquery()
+    heads = (
+        select(newest_time.label("head"))
+        .select_from(author)
+        .order_by(nulls_last(desc("head")))  # by the label, so each author is probed once
+        .limit(limit)
+        .subquery("heads")
     )
+    return (
+        select(func.min(heads.c.head))
+        .having(func.count(heads.c.head) == limit)
+        .correlate(None)
+        .scalar_subquery()
+    )
+
+
+@functools.cache
+def _home_timeline_statement(dialect: str, paged: bool) -> Select:
+    """The home timeline query with its values as parameters.
+
+    Each author contributes at most one page, read from the top of its
+    ix_messages_author_time range and no older than the cutoff above; only
+    the newest of those (ids and times) are kept, and only they are read in
+    full. So a page costs at most (number followed) x (page size) index
+    entries, and usually little more than one probe per author, whatever the
+    table holds. A time-ordered scan filtered by author would instead read
+    every twoot newer than the page, and `author_id IN (...)` all the
+    authors' twoots; both grow with the table.
+
+    Built once per database kind and kind of page: composing this statement
+    costs more than running it.
+    """
+    reader_id = bindparam("reader_id", type_=Integer)
+    limit = bindparam("limit", type_=Integer)
+    older_than = (
+        tuple_(bindparam("before_date", type_=UTCDateTime()), bindparam("before_id", type_=Integer))
+        if paged
+        else None
+    )
+    authors = union(
+        select(Follow.followed_id.label("author_id")).where(Follow.follower_id == reader_id),
+        select(reader_id.label("author_id")),
+    ).cte("authors")
+    cutoff = func.coalesce(
+        _home_cutoff(authors, older_than, limit), literal(_BEFORE_ALL_TWOOTS, UTCDateTime())
+    )
+    of_author = (Message.author_id == authors.c.author_id, Message.pub_date >= cutoff)
+    if dialect == "postgresql":
+        candidates = _newest_first(
+            select(Message.id, Message.pub_date).where(*of_author), Message, older_than, limit
+        ).lateral("candidates")
+        newest_ids = select(candidates.c.id).select_from(authors).join(candidates, true())
+        newest_ids = newest_ids.order_by(candidates.c.pub_date.desc(), candidates.c.id.desc())
+    else:
+        # SQLite has no LATERAL: a correlated IN list on the primary key
+        # makes it look up each author's page by rowid, one author at a time.
+        per_author = _newest_first(
+            select(Message.id).where(*of_author).correlate(authors), Message, older_than, limit
+        )
+        candidate = aliased(Message)
+        newest_ids = select(candidate.id).select_from(authors).join(
+            candidate, candidate.id.in_(per_author)
+        )
+        newest_ids = newest_ids.order_by(candidate.pub_date.desc(), candidate.id.desc())
+    return (
+        select(Message)
+        .where(Message.id.in_(newest_ids.limit(limit)))
+        .order_by(Message.pub_date.desc(), Message.id.desc())
+        .limit(limit)
+    )
+
+
+def home_timeline(reader: User, before: Cursor | None, limit: int) -> TimelinePage:
+    """The reader's own and followed users' twoots, newest first."""
+    statement = _home_timeline_statement(db.session.get_bind().dialect.name, before is not None)
+    parameters = {"reader_id": reader.id, "limit": limit + 1}
+    if before is not None:
+        parameters.update(before_date=before.pub_date, before_id=before.message_id)
+    return _as_page(statement, limit, parameters)
+
+
+def latest_messages(limit: int, author: User | None = None) -> list[dict]:
+    """The newest unflagged twoots as plain records: content, Unix seconds, author name.
+
+    One range scan of ix_messages_public_time, or of ix_messages_author_time
+    for one author, joined to users by primary key.
+    """
+    query = select(Message.text, Message.pub_date, User.username).join(
+        User, User.id == Message.author_id
+    )
+    if author is not None:
+        query = query.where(Message.author_id == author.id)
+    query = _newest_first(query, Message, None, limit)
+    return [
+        {"content": text, "pub_date": int(pub_date.timestamp()), "user": username}
+        for text, pub_date, username in db.session.execute(query)
+    ]
+
+
+# --- the simulator's writes, by username ---------------------------------------
+# The simulator names users, and sends thousands of these requests: each is one
+# or two Core statements on the session's connection (no ORM unit of work),
+# built once, and left to the caller to commit together with `latest`.
+
+@functools.cache
+def _post_by_name_statement():
+    messages, users = Message.__table__, User.__table__
+    author = select(
+        users.c.id,
+        bindparam("text", type_=Text),
+        bindparam("pub_date", type_=UTCDateTime()),
+        false(),
+    ).where(users.c.username == bindparam("username", type_=Text))
+    return messages.insert().from_select(["author_id", "text", "pub_date", "flagged"], author)
+
+
+def post_message_by_name(username: str, text: str, when: datetime | None = None) -> bool:
+    """Add a twoot by the user called `username`, uncommitted; False if there is no such user."""
+    if "\x00" in username:  # as in user_by_name
+        return False
+    result = db.session.connection().execute(
+        _post_by_name_statement(), {"username": username, "text": text, "pub_date": when or utcnow()}
+    )
+    return result.rowcount == 1
+
+
+@functools.cache
+def _ids_by_name_statement():
+    users = User.__table__
+    return select(users.c.username, users.c.id).where(
+        (users.c.username == bindparam("first", type_=Text))
+        | (users.c.username == bindparam("second", type_=Text))
+    )
+
+
+def user_ids_by_name(first: str, second: str) -> dict[str, int]:
+    """The ids of the users with these names (one query), leaving out names nobody has."""
+    # No stored name holds NUL, and PostgreSQL refuses it in a query parameter.
+    wanted = [name for name in (first, second) if "\x00" not in name]
+    if not wanted:
+        return {}
+    parameters = {"first": wanted[0], "second": wanted[-1]}
+    rows = db.session.connection().execute(_ids_by_name_statement(), parameters)
+    return {name: user_id for name, user_id in rows}
+
+
+@functools.cache
+def _following_statements(dialect: str):
+    follows = Follow.__table__
+    pair = {"follower_id": bindparam("follower_id", type_=Integer),
+            "followed_id": bindparam("followed_id", type_=Integer)}
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(follows).values(**pair)
+    remove = delete(follows).where(
+        follows.c.follower_id == pair["follower_id"], follows.c.followed_id == pair["followed_id"]
+    )
+    return insert.on_conflict_do_nothing(), remove
+
+
+def set_following(follower_id: int, followed_id: int, following: bool) -> None:
+    """Follow or unfollow by user ids, idempotently, uncommitted."""
+    connection = db.session.connection()
+    insert, remove = _following_statements(connection.dialect.name)
+    connection.execute(insert if following else remove,
+                       {"follower_id": follower_id, "followed_id": followed_id})
+
+
+# --- the simulator's latest action id -----------------------------------------
+
+LATEST_ACTION_ROW = 1
+
+
+@functools.cache
+def _record_latest_statement(dialect: str):
+    table = LatestAction.__table__
+    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(
+        id=LATEST_ACTION_ROW, value=bindparam("value", type_=BigInteger)
+    )
+    return upsert.on_conflict_do_update(index_elements=[table.c.id], set_={"value": upsert.excluded.value})
+
+
+def record_latest_action(value: int) -> None:
+    """Store the simulator's latest action id, in the caller's transaction.
+
+    Not committed here: the id commits with the request's own work, so that a
+    write costs one commit.
+    """
+    connection = db.session.connection()
+    connection.execute(_record_latest_statement(connection.dialect.name), {"value": value})
+
+
+def latest_action() -> int | None:
+    return db.session.execute(
+        select(LatestAction.value).where(LatestAction.id == LATEST_ACTION_ROW)
+    ).scalar_one_or_none()
