@@ -158,6 +158,9 @@ def main() -> None:
         memory = ours_full[1] / ours_small[1]
         print(f"memory: peak RSS at {full.rows:,} rows / at {small.rows:,} rows = {memory:.2f} "
               f"(target <= 1.50: {'met' if memory <= 1.5 else 'NOT met'})")
+        # Other work on the machine slows both tools, but not equally (pgloader runs several
+        # threads and connections, migrate_tools one transaction): say how busy it was.
+        print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{n:.1f}" for n in os.getloadavg()))
         print(f"command: .venv/bin/python -m bench.migrate {' '.join(sys.argv[1:])}".rstrip())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

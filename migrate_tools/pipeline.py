@@ -89,15 +89,14 @@ def _load(connection: sa.Connection, sources: list[Source], report: Report, merg
         except psycopg2.DataError as error:  # a value PostgreSQL cannot hold, e.g. text for an id
             raise SourceError(source.path, f"a value cannot be stored: {_first_line(error)}") from None
         report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored))
-    progress.phase("checking what was read")
-    for index, checks in verify.check_staging(cursor, counts).items():
-        report.sources[index].read_check = checks
     before = verify.target_content(cursor)
     progress.phase("planning the merge and writing")
     tallies, planned = plan.load(cursor, report.target_before)
     for table, per_source in tallies.items():
         for index, tally in per_source.items():
             report.sources[index].tables[table] = tally
+    for index, checks in verify.check_read(counts, tallies).items():
+        report.sources[index].read_check = checks
     progress.phase("verifying")
     report.verification = verify.check_target(before, planned, verify.target_content(cursor))
     if not report.ok:

@@ -96,9 +96,12 @@ UNION ALL
 SELECT id, username, email, pw_hash FROM plan_new_users
 """
 
-USER_MAP = """
+# Each source id's new user id, with the user's name hashes for the digests
+# (see verify), so follows and messages digest without another join.
+USER_MAP = f"""
 CREATE TEMP TABLE plan_user_map ON COMMIT DROP AS
-SELECT p.src, p.sid, a.id AS user_id
+SELECT p.src, p.sid, a.id AS user_id,
+       {verify.name_hash("a.username", 0)} AS h0, {verify.name_hash("a.username", 1)} AS h1
 FROM plan_users p JOIN plan_all_users a ON a.username = p.username
 WHERE p.skip IS NULL
 """
@@ -116,80 +119,90 @@ FROM plan_users p LEFT JOIN plan_all_users a ON p.skip IS NULL AND a.username = 
 GROUP BY 1, 2
 """
 
-# Follows and messages: a plan table gives each staged row its fate, the
-# INSERT reads the rows to keep from it, and one pass counts every fate and
-# digests the written rows for verification.
+# Follows and messages: one statement per table gives each staged row its
+# fate, inserts the rows to keep and returns, per source and fate, the count
+# and the digest sum of the rows it meant to write (verification compares
+# that with a fresh read of the table afterwards). `seq` grows across
+# sources, which are staged one after another, so ordering by `seq` is merge
+# order.
+#
+# A follow naming a missing user has a NULL in its key, so it never shares
+# a partition with a valid one: partitions need no validity flag and sort
+# on integers first.
 FOLLOWS = f"""
-CREATE TEMP TABLE plan_follows ON COMMIT DROP AS
-WITH resolved AS (
-    SELECT s.src, s.seq, a.user_id AS follower_id, b.user_id AS followed_id
-    FROM {STAGE} s
-    LEFT JOIN plan_user_map a ON a.src = s.src AND a.sid = s.r1
-    LEFT JOIN plan_user_map b ON b.src = s.src AND b.sid = s.r2
-    WHERE s.kind = 'f'
+WITH fated AS MATERIALIZED (
+    SELECT r.src, r.follower_id, r.followed_id, r.h0, r.h1, CASE
+        WHEN r.follower_id IS NULL OR r.followed_id IS NULL THEN 'skipped:missing_user'
+        WHEN row_number() OVER (PARTITION BY r.follower_id, r.followed_id ORDER BY r.seq) > 1 THEN 'merged'
+        {{existing}}
+        ELSE 'written' END AS fate
+    FROM (
+        SELECT s.src, s.seq, a.user_id AS follower_id, b.user_id AS followed_id, a.h0, b.h1
+        FROM {STAGE} s
+        LEFT JOIN plan_user_map a ON a.src = s.src AND a.sid = s.r1
+        LEFT JOIN plan_user_map b ON b.src = s.src AND b.sid = s.r2
+        WHERE s.kind = 'f'
+    ) r
+), written AS (
+    INSERT INTO follows (follower_id, followed_id)
+    SELECT follower_id, followed_id FROM fated WHERE fate = 'written'
 )
-SELECT r.*, CASE
-    WHEN r.follower_id IS NULL OR r.followed_id IS NULL THEN 'skipped:missing_user'
-    WHEN row_number() OVER (PARTITION BY r.follower_id IS NULL OR r.followed_id IS NULL,
-                            r.follower_id, r.followed_id ORDER BY r.src, r.seq) > 1 THEN 'merged'
-    {{existing}}
-    ELSE 'written' END AS fate
-FROM resolved r
+SELECT src, fate, count(*),
+       coalesce(sum({verify.follow_digest("h0", "h1")}) FILTER (WHERE fate = 'written'), 0)
+FROM fated GROUP BY 1, 2
 """
 FOLLOW_EXISTS = (
     "WHEN EXISTS (SELECT 1 FROM follows t WHERE t.follower_id = r.follower_id "
     "AND t.followed_id = r.followed_id) THEN 'merged'"
 )
-WRITE_FOLLOWS = """
-INSERT INTO follows (follower_id, followed_id)
-SELECT follower_id, followed_id FROM plan_follows WHERE fate = 'written'
-"""
-FOLLOW_FATES = f"""
-SELECT p.src, p.fate, count(*),
-       coalesce(sum(CASE WHEN p.fate = 'written' THEN {verify.follow_digest("a", "b")} END), 0)
-FROM plan_follows p
-LEFT JOIN plan_name_hashes a ON a.id = p.follower_id
-LEFT JOIN plan_name_hashes b ON b.id = p.followed_id
-GROUP BY 1, 2
-"""
 
+# Copies of a message share its time, so texts are only compared among the
+# (rare) staged messages whose time another one has too. Finding those takes
+# one sort of integers, which is close to free when the source stores its
+# messages in time order, as they are written; comparing every text would
+# sort or hash a million texts. The other steps read the staged rows in
+# their order, so numbering the written ones finds them already sorted.
+MESSAGE_FATE = """CASE WHEN skip IS NOT NULL THEN 'skipped:' || skip
+                       WHEN seq IN (SELECT seq FROM repeated) THEN 'merged'
+                       ELSE 'written' END"""
 MESSAGES = f"""
-CREATE TEMP TABLE plan_messages ON COMMIT DROP AS
-WITH resolved AS (
-    SELECT s.src, s.seq, m.user_id AS author_id, s.t1 AS text, s.ts AS micros,
+WITH resolved AS NOT MATERIALIZED (
+    SELECT s.src, s.seq, m.user_id AS author_id, m.h0, s.t1 AS text, s.ts AS micros,
            coalesce(s.flag, false) AS flagged,
            CASE WHEN m.user_id IS NULL THEN 'missing_author'
                 WHEN s.t1 IS NULL OR s.t1 = '' THEN 'empty_text'
                 WHEN s.ts IS NULL THEN 'missing_time' END AS skip
     FROM {STAGE} s LEFT JOIN plan_user_map m ON m.src = s.src AND m.sid = s.r1
     WHERE s.kind = 'm'
-)
-SELECT r.src, r.seq, r.author_id, r.text, r.micros, r.flagged, CASE
-    WHEN r.skip IS NOT NULL THEN 'skipped:' || r.skip
-    WHEN row_number() OVER (PARTITION BY r.skip IS NULL, r.author_id, r.micros, r.text COLLATE "C"
-                            ORDER BY r.src, r.seq) > 1 THEN 'merged'
+), shared_times AS (
+    SELECT seq FROM (
+        SELECT seq, ts = lag(ts) OVER by_time OR ts = lead(ts) OVER by_time AS shared
+        FROM {STAGE} WHERE kind = 'm'
+        WINDOW by_time AS (ORDER BY ts)
+    ) timed WHERE shared
+), repeated AS (
+    SELECT seq FROM (
+        SELECT r.seq, row_number() OVER (PARTITION BY r.author_id, r.micros, r.text COLLATE "C"
+                                         ORDER BY r.seq) AS copy
+        FROM resolved r
+        WHERE r.skip IS NULL AND r.seq IN (SELECT seq FROM shared_times)
+    ) numbered WHERE copy > 1
     {{existing}}
-    ELSE 'written' END AS fate
-FROM resolved r
+), written AS (
+    INSERT INTO messages (id, author_id, text, pub_date, flagged)
+    SELECT (SELECT coalesce(max(id), 0) FROM messages) + row_number() OVER (ORDER BY seq),
+           author_id, text, {EPOCH_PLUS.format("micros")}, flagged
+    FROM resolved WHERE {MESSAGE_FATE} = 'written'
+)
+SELECT src, {MESSAGE_FATE}, count(*),
+       coalesce(sum({verify.message_digest("text", "micros", "flagged", "h0")})
+                FILTER (WHERE {MESSAGE_FATE} = 'written'), 0)
+FROM resolved GROUP BY 1, 2
 """
 MESSAGE_EXISTS = (
-    "WHEN EXISTS (SELECT 1 FROM messages t WHERE t.author_id = r.author_id AND t.pub_date = "
-    + EPOCH_PLUS.format("r.micros")
-    + " AND t.text = r.text) THEN 'merged'"
+    "UNION ALL SELECT r.seq FROM resolved r WHERE r.skip IS NULL AND EXISTS (SELECT 1 FROM messages t "
+    "WHERE t.author_id = r.author_id AND t.pub_date = " + EPOCH_PLUS.format("r.micros") + " AND t.text = r.text)"
 )
-WRITE_MESSAGES = f"""
-INSERT INTO messages (id, author_id, text, pub_date, flagged)
-SELECT (SELECT coalesce(max(id), 0) FROM messages) + row_number() OVER (ORDER BY src, seq),
-       author_id, text, {EPOCH_PLUS.format("micros")}, flagged
-FROM plan_messages WHERE fate = 'written'
-"""
-MESSAGE_FATES = f"""
-SELECT p.src, p.fate, count(*),
-       coalesce(sum(CASE WHEN p.fate = 'written'
-                         THEN {verify.message_digest("p.text", "p.micros", "p.flagged", "a")} END), 0)
-FROM plan_messages p LEFT JOIN plan_name_hashes a ON a.id = p.author_id
-GROUP BY 1, 2
-"""
 
 WRITE_USERS = """
 INSERT INTO users (id, username, email, pw_hash, is_admin)
@@ -214,10 +227,9 @@ def _user_fates(cursor) -> dict[int, TableTally]:
     return tallies
 
 
-def _load_table(cursor, statements: tuple[str, ...]) -> tuple[dict[int, TableTally], tuple[int, int]]:
+def _load_table(cursor, statement: str) -> tuple[dict[int, TableTally], tuple[int, int]]:
     """Plan, write and count one table: tallies per source, (rows, checksum) written."""
-    for statement in statements:
-        cursor.execute(statement)
+    cursor.execute(statement)
     tallies: dict[int, TableTally] = {}
     written = checksum = 0
     for src, fate, count, digest_sum in cursor.fetchall():
@@ -274,8 +286,6 @@ def load(cursor, target_counts: dict[str, int]) -> tuple[dict, dict]:
     for statement in (USERS, NEW_USERS, ALL_USERS, USER_MAP):
         cursor.execute(statement)
     cursor.execute("CREATE INDEX ON plan_user_map (src, sid); ANALYZE plan_user_map; ANALYZE plan_all_users")
-    cursor.execute(f"CREATE TEMP TABLE plan_name_hashes ON COMMIT DROP AS {verify.name_hashes('plan_all_users')}")
-    cursor.execute("ANALYZE plan_name_hashes")
     tallies, planned = {}, {}
     tallies["users"] = _user_fates(cursor)
     cursor.execute(PLANNED_USERS)
@@ -287,9 +297,9 @@ def load(cursor, target_counts: dict[str, int]) -> tuple[dict, dict]:
     cursor.execute(WRITE_USERS)
     # Probing the target for duplicates only matters when it holds rows.
     follows = FOLLOWS.format(existing=FOLLOW_EXISTS if target_counts["follows"] else "")
-    tallies["follows"], planned["follows"] = _load_table(cursor, (follows, WRITE_FOLLOWS, FOLLOW_FATES))
+    tallies["follows"], planned["follows"] = _load_table(cursor, follows)
     messages = MESSAGES.format(existing=MESSAGE_EXISTS if target_counts["messages"] else "")
-    tallies["messages"], planned["messages"] = _load_table(cursor, (messages, WRITE_MESSAGES, MESSAGE_FATES))
+    tallies["messages"], planned["messages"] = _load_table(cursor, messages)
     for statement in rebuild:
         cursor.execute(statement)
     for table in ("users", "messages"):

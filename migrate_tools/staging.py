@@ -36,13 +36,14 @@ class CopyStream:
         self.count = {kind: 0 for kind in rows.TABLE_OF_KIND}
         self.failure: BaseException | None = None
 
-    def read(self, size: int = 65536) -> str:
+    def read(self, size: int = 65536) -> str | bytes:
         # psycopg2 turns any exception raised here into a bare "COPY failed";
         # keep it instead, end the stream, and let copy_source raise it as is.
         try:
             for kind, lines in self.chunks:
                 self.count[kind] += len(lines)
-                return "\n".join(lines) + "\n"
+                newline = b"\n" if isinstance(lines[0], bytes) else "\n"
+                return newline.join(lines) + newline
             return ""
         except BaseException as error:  # noqa: B036 - re-raised by copy_source
             self.failure = error

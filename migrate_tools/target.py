@@ -35,7 +35,9 @@ def shown(url: sa.engine.URL) -> str:
 
 def connect(url: sa.engine.URL) -> sa.Connection:
     """A connection to a reachable, writable primary, or a TargetError saying why not."""
-    engine = sa.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
+    # UTF-8 on the wire whatever the database's encoding: sources hand over UTF-8 bytes.
+    engine = sa.create_engine(url, poolclass=NullPool,
+                              connect_args={"connect_timeout": 10, "client_encoding": "utf8"})
     try:
         connection = engine.connect()
     except sa.exc.OperationalError as error:

@@ -3,7 +3,8 @@
 Both comparisons run inside the load's transaction, before the commit, so a
 mismatch rolls everything back:
 
-* read:   rows each source yielded, per table, equal the rows staged.
+* read:   rows each source yielded, per table, equal the rows staged
+          (as the plan accounted for them).
 * target: what should be in the target (its rows before, plus the planned
           rows) equals what is there after the load: row counts and a
           content checksum per table.
@@ -19,12 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import rows
-from .staging import STAGE
+
+
+def name_hash(username: str, seed: int) -> str:
+    """A user's name hashed with seed 0 (as author or follower) or 1 (as followed)."""
+    return f"hashtextextended({username}, {seed})"
 
 
 def name_hashes(users: str) -> str:
     """Each user's name hashed twice (as follower and as followed), once per user."""
-    return f"SELECT id, hashtextextended(username, 0) AS h0, hashtextextended(username, 1) AS h1 FROM {users}"
+    return f"SELECT id, {name_hash('username', 0)} AS h0, {name_hash('username', 1)} AS h1 FROM {users}"
 
 
 def user_digest(u: str) -> str:
@@ -32,24 +37,25 @@ def user_digest(u: str) -> str:
             f"# hashtextextended({u}.pw_hash, 3) # {u}.is_admin::int)")
 
 
-def message_digest(text: str, micros: str, flagged: str, author: str) -> str:
-    """`author` is a row of name_hashes: the digest names the author, not an id."""
-    return f"(hashtextextended({text}, {micros} * 2 + {flagged}::int) # {author}.h0)"
+def message_digest(text: str, micros: str, flagged: str, author_hash: str) -> str:
+    """`author_hash` is the author's name_hash seed 0: the digest names the author, not an id."""
+    return f"(hashtextextended({text}, {micros} * 2 + {flagged}::int) # {author_hash})"
 
 
-def follow_digest(follower: str, followed: str) -> str:
-    return f"({follower}.h0 # {followed}.h1)"
+def follow_digest(follower_hash: str, followed_hash: str) -> str:
+    """The follower's name_hash seed 0 and the followed user's seed 1."""
+    return f"({follower_hash} # {followed_hash})"
 
 
 TARGET_CONTENT = {
     "users": f"SELECT count(*), coalesce(sum({user_digest('u')}), 0) FROM users u",
     "messages": (
         "SELECT count(*), coalesce(sum("
-        + message_digest("m.text", "(extract(epoch FROM m.pub_date) * 1000000)::bigint", "m.flagged", "a")
+        + message_digest("m.text", "(extract(epoch FROM m.pub_date) * 1000000)::bigint", "m.flagged", "a.h0")
         + f"), 0) FROM messages m JOIN ({name_hashes('users')}) a ON a.id = m.author_id"
     ),
     "follows": (
-        f"SELECT count(*), coalesce(sum({follow_digest('a', 'b')}), 0) FROM follows f "
+        f"SELECT count(*), coalesce(sum({follow_digest('a.h0', 'b.h1')}), 0) FROM follows f "
         f"JOIN ({name_hashes('users')}) a ON a.id = f.follower_id "
         f"JOIN ({name_hashes('users')}) b ON b.id = f.followed_id"
     ),
@@ -73,12 +79,15 @@ class Check:
         return {**self.__dict__, "ok": self.ok}
 
 
-def check_staging(cursor, counts: list[dict[str, int]]) -> dict[int, dict[str, Check]]:
-    """Per source and table: rows read against rows staged."""
-    cursor.execute(f"SELECT src, kind::text, count(*) FROM {STAGE} GROUP BY 1, 2")
-    staged = {(src, kind): int(n) for src, kind, n in cursor.fetchall()}
+def check_read(counts: list[dict[str, int]], tallies: dict[str, dict]) -> dict[int, dict[str, Check]]:
+    """Per source and table: rows the source yielded against rows staged.
+
+    The plan gives every staged row exactly one fate, so the rows it
+    accounted for per source and table are the rows staged.
+    """
     return {
-        src: {table: Check(count[kind], staged.get((src, kind), 0)) for kind, table in rows.TABLE_OF_KIND.items()}
+        src: {table: Check(count[kind], getattr(tallies[table].get(src), "read", 0))
+              for kind, table in rows.TABLE_OF_KIND.items()}
         for src, count in enumerate(counts)
     }
 

@@ -20,7 +20,7 @@ from migrate_tools.cli import main as cli_main
 from migrate_tools.errors import TargetError
 from migrate_tools.pipeline import migrate
 from migrate_tools.samples import make_samples
-from migrate_tools.samples.writers import write_minitwit_sqlite, write_snapshot
+from migrate_tools.samples.writers import write_minitwit_sqlite, write_snapshot, write_tsql_dump
 from tests.servers import LiveServer, PostgresDatabase
 from tests.twooter_client import TwooterClient
 from twooter import create_app
@@ -312,15 +312,20 @@ def _wait_for_the_load(target: str, process: subprocess.Popen, timeout: float = 
 def test_stopping_mid_load_leaves_the_target_unchanged(samples, target, tmp_path, stop):
     migrate(samples[:1], target)
     before = dump_target(target)
-    big = tmp_path / "big.db"
+    # A dump streams slowly enough (it is parsed statement by statement) that
+    # the signal lands mid-load however busy the machine is.
+    big = tmp_path / "big.sql"
     users = [(i, f"user{i}", f"u{i}@x", "h") for i in range(1, 2001)]
     start = datetime(2015, 1, 1, tzinfo=timezone.utc).timestamp()
     messages = ((i, 1 + i % 2000, f"twoot number {i}", datetime.fromtimestamp(start + i, timezone.utc), 0)
-                for i in range(1, 200_001))
-    write_minitwit_sqlite(big, users, [], messages)
+                for i in range(1, 40_001))
+    write_tsql_dump(big, users, [], messages, encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "migrate_tools", str(big), "--to", target, "--merge", "--quiet"],
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell's background job ignores SIGINT, and so would the child (Python then
+        # installs no KeyboardInterrupt handler): give it the default back.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         _wait_for_the_load(target, process)
@@ -335,4 +340,72 @@ def test_stopping_mid_load_leaves_the_target_unchanged(samples, target, tmp_path
         assert process.returncode == -signal.SIGKILL
     assert dump_target(target) == before
     report = migrate([big], target, merge=True)  # and a re-run succeeds
-    assert report.ok and report.totals()["messages"].written == 200_000
+    assert report.ok and report.totals()["messages"].written == 40_000
+
+
+def _expected_messages(users, messages):
+    """The documented rule, applied row by row: what the target should hold, in id order."""
+    name_of = {}
+    for user_id, username, _, _ in users:
+        name_of.setdefault(user_id, username)
+    kept, seen = [], set()
+    for _, author, text, moment, flagged in messages:
+        if author not in name_of or not text or moment is None:
+            continue
+        key = (name_of[author], text, moment)
+        if key not in seen:
+            seen.add(key)
+            kept.append((name_of[author], text, moment, bool(flagged)))
+    return kept
+
+
+def test_message_copies_are_found_among_messages_sharing_a_time(target, tmp_path):
+    # Copies need the same author (after matching usernames), text and time;
+    # times repeat, are out of order, and some rows are skipped.
+    at = [datetime(2020, 5, 1, 12, 0, s, tzinfo=timezone.utc) for s in range(4)]
+    users = [(1, "alice", "a@x", "h"), (2, "bob", "b@x", "h"), (3, "alice", "a2@x", "h2")]
+    messages = [
+        (1, 1, "hello", at[2], 0),
+        (2, 1, "hello", at[2], 1),    # copy of 1: merged, 1's flag stays
+        (3, 2, "hello", at[2], 0),    # another author
+        (4, 1, "hello!", at[2], 0),   # another text
+        (5, 1, "hello", at[3], 0),    # another time
+        (6, 3, "hello", at[2], 0),    # alice again under her second source id: merged
+        (7, 2, "", at[2], 0),         # empty text: skipped
+        (8, 9, "hello", at[2], 0),    # no such author: skipped
+        (9, 2, "early", at[0], 0),
+        (10, 2, "early", at[0], 0),   # copy of 9
+        (11, 1, "early", at[0], 0),
+        (12, 2, "tab\tand\nnewline", at[1], 0),
+        (13, 2, "tab\tand\nnewline", at[1], 0),  # copy of 12
+    ]
+    source = tmp_path / "copies.db"
+    write_minitwit_sqlite(source, users, [], messages)
+    report = migrate([source], target)
+    assert report.ok and report.committed
+    tally = report.totals()["messages"]
+    assert (tally.read, tally.written, tally.merged, tally.skipped) == (
+        13, 7, 4, {"empty_text": 1, "missing_author": 1})
+    rows_ = query(target, "SELECT m.id, u.username, m.text, m.pub_date, m.flagged "
+                          "FROM messages m JOIN users u ON u.id = m.author_id ORDER BY m.id")
+    assert [row[0] for row in rows_] == list(range(1, len(rows_) + 1))
+    assert [row[1:] for row in rows_] == _expected_messages(users, messages)
+
+
+def test_large_source_keeps_the_rule_when_copies_are_spread_out(target, tmp_path):
+    # Enough rows that the copies sit far apart in reading order and in time order.
+    users = [(i, f"user{i}", f"u{i}@x", "h") for i in range(1, 51)]
+    start = datetime(2016, 1, 1, tzinfo=timezone.utc).timestamp()
+    messages = []
+    for i in range(1, 3001):
+        moment = datetime.fromtimestamp(start + (i * 7919) % 1000, timezone.utc)
+        messages.append((i, 1 + i % 50, f"twoot {i % 400}", moment, i % 13 == 0))
+    source = tmp_path / "spread.db"
+    write_minitwit_sqlite(source, users, [], messages)
+    report = migrate([source], target)
+    assert report.ok
+    expected = _expected_messages(users, messages)
+    assert report.totals()["messages"].merged == len(messages) - len(expected) > 0
+    rows_ = query(target, "SELECT u.username, m.text, m.pub_date, m.flagged "
+                          "FROM messages m JOIN users u ON u.id = m.author_id ORDER BY m.id")
+    assert rows_ == expected

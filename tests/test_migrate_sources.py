@@ -13,6 +13,7 @@ import pytest
 from migrate_tools import rows
 from migrate_tools.errors import SourceError
 from migrate_tools.samples.writers import (
+    MINITWIT_SCHEMA,
     csharp_sha256,
     write_minitwit_sqlite,
     write_snapshot,
@@ -41,7 +42,7 @@ def read_all(path) -> list[rows.StagedRow]:
     staged = []
     for kind, lines in open_source(path).chunks(lambda *a: None):
         for line in lines:
-            fields = line.split("\t")
+            fields = (line.decode("utf-8") if isinstance(line, bytes) else line).split("\t")
             assert len(fields) == 9 and fields[0] == kind
             staged.append(rows.StagedRow(*(_value(f, t) for f, t in zip(fields, types))))
     return staged
@@ -103,6 +104,25 @@ def test_minitwit_sqlite_with_duplicate_follows(tmp_path):
     ]
     assert [r.text1 for r in by_kind(staged, "m")] == [m[2] for m in MESSAGES]
     assert [r.flag for r in by_kind(staged, "m")] == [False, True]
+
+
+@pytest.mark.parametrize("encoding", ["UTF-16le", "UTF-16be"])
+def test_minitwit_sqlite_in_a_utf16_file_reads_like_utf8(tmp_path, encoding):
+    utf8, utf16 = tmp_path / "utf8.db", tmp_path / "utf16.db"
+    write_minitwit_sqlite(utf8, USERS, FOLLOWS, MESSAGES)
+    original, connection = sqlite3.connect(utf8), sqlite3.connect(utf16)
+    connection.execute(f"PRAGMA encoding = '{encoding}'")
+    connection.executescript(MINITWIT_SCHEMA)
+    for table in ("user", "follower", "message"):
+        copied = original.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
+        connection.executemany(f'INSERT INTO "{table}" VALUES ({", ".join("?" * len(copied[0]))})', copied)
+    connection.commit()
+    connection.close()
+    original.close()
+    assert sqlite3.connect(utf16).execute("PRAGMA encoding").fetchone()[0] == encoding
+    staged = read_all(utf16)
+    assert staged == read_all(utf8)
+    assert [r.text1 for r in by_kind(staged, "m")] == [m[2] for m in MESSAGES]
 
 
 def test_snapshot_reads_arrays_in_any_order(tmp_path):

@@ -7,7 +7,6 @@ from ..errors import SourceError
 from .base import Source
 from .snapshot import SnapshotSource, looks_like_snapshot
 from .sqlite import SQLITE_MAGIC, open_sqlite
-from .tsql import TsqlDumpSource, looks_like_tsql
 
 __all__ = ["Source", "open_source"]
 
@@ -28,6 +27,9 @@ def open_source(path: Path | str) -> Source:
         raise SourceError(path, "not a SQLite database (the file does not start with the SQLite header)")
     if looks_like_snapshot(head):
         return SnapshotSource(path)
+    # Imported here: the T-SQL tokenizer takes a while to load and only dumps need it.
+    from .tsql import TsqlDumpSource, looks_like_tsql
+
     if looks_like_tsql(head):
         return TsqlDumpSource(path)
     raise SourceError(

@@ -11,8 +11,9 @@ from .. import rows
 # files read front to back, rows for databases; total may be None.
 ProgressCallback = Callable[[str, int, int, int | None], None]
 
-#: A run of COPY lines (see rows.copy_line), all of one kind (rows.USER, …).
-Chunk = tuple[str, list[str]]
+#: A run of COPY lines (see rows.copy_line), all of one kind (rows.USER, …);
+#: bytes lines are UTF-8.
+Chunk = tuple[str, list[str] | list[bytes]]
 
 CHUNK_ROWS = 5_000
 

@@ -70,6 +70,10 @@ class _SqliteSource(Source):
             # One read transaction: every table is read from the same snapshot.
             connection.execute("BEGIN")
             self._checks(connection)
+            # The COPY lines arrive as bytes in the file's text encoding: only
+            # UTF-16 files (rare) need decoding before they go to PostgreSQL.
+            encoding = connection.execute("PRAGMA encoding").fetchone()[0]
+            codec = None if encoding == "UTF-8" else encoding.lower()
             queries = self._queries(connection)
             for table, _, source_table, _ in queries:
                 progress(table, 0, 0, connection.execute(f'SELECT count(*) FROM "{source_table}"').fetchone()[0])
@@ -77,7 +81,7 @@ class _SqliteSource(Source):
                 done = 0
                 cursor = connection.execute(query)
                 while batch := cursor.fetchmany(CHUNK_ROWS):
-                    yield kind, [line for (line,) in batch]
+                    yield kind, [line if codec is None else line.decode(codec) for (line,) in batch]
                     done += len(batch)
                     progress(table, done, done, None)
                 progress(table, done, done, None)
