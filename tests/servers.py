@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+import requests
 import sqlalchemy as sa
 from flask import Flask
 from waitress import wasyncore
@@ -102,3 +108,72 @@ class LiveServer:
             raise RuntimeError("the waitress loop did not stop")
         with self.app.app_context():
             db.engine.dispose()
+
+
+TWOOTER_COMMAND = Path(sys.executable).with_name("twooter")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_twooter(instance: Path, *args: str, database_url: str | None = None, **kwargs) -> subprocess.Popen:
+    """The `twooter` console script as an operator runs it, on the given instance folder."""
+    env = {**os.environ, "TWOOTER_INSTANCE_PATH": str(instance)}
+    env.pop("DATABASE_URL", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return subprocess.Popen([str(TWOOTER_COMMAND), *args], env=env, **kwargs)
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "twooter serve exited early"
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answered at {url} within {seconds} s")
+
+
+class ServerProcess:
+    """`twooter serve` in a process of its own, on the same database and instance as `app`.
+
+    Clients in the test process then do not compete with the server for one
+    interpreter lock, as real simulator clients do not.
+    """
+
+    def __init__(self, app: Flask, threads: int = 8):
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._threads = threads
+        self._process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "ServerProcess":
+        uri = self.app.config["SQLALCHEMY_DATABASE_URI"]
+        self._process = run_twooter(
+            Path(self.app.instance_path), "serve", "--port", str(self.port), "--threads", str(self._threads),
+            database_url=uri, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_until_serving(self.url + "/latest", self._process)
+        self._warm_up()
+        return self
+
+    def _warm_up(self) -> None:
+        """Open every worker's database connection before the clock starts, as on a server that has been up."""
+        def touch(_):
+            requests.get(self.url + "/latest", timeout=10)
+            requests.post(self.url + "/register", json={}, timeout=10)  # refused: changes nothing
+
+        with ThreadPoolExecutor(self._threads) as pool:
+            list(pool.map(touch, range(self._threads * 2)))
+
+    def __exit__(self, *exc_info) -> None:
+        assert self._process is not None
+        self._process.terminate()
+        self._process.wait(timeout=15)

@@ -1,42 +1,11 @@
 """The `twooter` command as an operator runs it: a real process, a real port."""
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import requests
 
-TWOOTER = Path(sys.executable).with_name("twooter")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def run_twooter(instance: Path, *args: str, database_url: str | None = None, **kwargs):
-    env = {**os.environ, "TWOOTER_INSTANCE_PATH": str(instance)}
-    env.pop("DATABASE_URL", None)
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    return subprocess.Popen([str(TWOOTER), *args], env=env, **kwargs)
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "twooter serve exited early"
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing answered at {url} within {seconds} s")
+from tests.servers import free_port, run_twooter, wait_until_serving
 
 
 def test_serve_migrates_a_fresh_database_and_make_admin_grants_the_flag(tmp_path, backend, request):

@@ -274,17 +274,19 @@ def test_routing_errors_under_api_paths_are_json(sim):
 
 @pytest.fixture
 def api_log():
-    """Records of the API's own logger, whatever handlers the app configures."""
+    """Records of the API's logger and of the per-request records, whatever handlers the app configures."""
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.DEBUG)
     handler.emit = records.append
-    logger = logging.getLogger("twooter.simapi")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    loggers = [logging.getLogger(name) for name in ("twooter.simapi", "twooter.requests")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
     yield records
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    for logger, level in zip(loggers, levels):
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def test_logging_of_posts_failures_and_wrong_credentials(sim, api_log):
@@ -293,11 +295,15 @@ def test_logging_of_posts_failures_and_wrong_credentials(sim, api_log):
     Simulator(sim.base_url, "Basic d3Jvbmc=").messages()
     sim.messages("nobody")
 
-    lines = [(record.levelno, record.getMessage()) for record in api_log]
-    assert (logging.INFO, "message posted by alice (6 characters)") in lines
-    assert any(level == logging.WARNING and "credentials" in text for level, text in lines)
-    assert (logging.ERROR, "GET /msgs failed with 403: " + UNAUTHORIZED["error_msg"]) in lines
-    assert (logging.ERROR, "GET /msgs/nobody failed with 404: There is no user called 'nobody'.") in lines
+    lines = [(record.name, record.levelno, record.getMessage()) for record in api_log]
+    assert ("twooter.simapi", logging.INFO, "message posted by alice (6 characters)") in lines
+    assert any(level == logging.WARNING and "credentials" in text for _, level, text in lines)
+    # One ERROR per failed request: its request record, carrying the reason.
+    errors = [(name, text) for name, level, text in lines if level >= logging.ERROR]
+    assert errors == [
+        ("twooter.requests", "GET /msgs 403: " + UNAUTHORIZED["error_msg"]),
+        ("twooter.requests", "GET /msgs/nobody 404: There is no user called 'nobody'."),
+    ]
 
 
 def test_openapi_description_covers_every_api_route(sim, app):

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from tests.scenario import error_counts, generate, replay, send
+from tests.servers import ServerProcess
 from twooter.extensions import db
 
 
@@ -85,8 +86,13 @@ def test_sequential_replay_leaves_exactly_the_expected_state(app, server):
     assert {("register", 400), ("register", 204), ("follow", 204), ("unfollow", 204), ("tweet", 204)} <= kinds
 
 
-def test_eight_concurrent_clients_lose_nothing(app, server):
+def test_eight_concurrent_clients_lose_nothing(app):
     scenario = generate(seed=8, users=64, actions=2400, clients=8)
+    with ServerProcess(app) as server:
+        _replay_concurrently(app, server, scenario)
+
+
+def _replay_concurrently(app, server, scenario) -> None:
     host, port = host_and_port(server)
     results: list[list] = [[] for _ in scenario.streams]
 

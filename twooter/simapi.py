@@ -16,7 +16,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from flask import Blueprint, abort, current_app, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
@@ -56,14 +56,6 @@ def _read_credentials_setting(state) -> None:
 
 def is_api_path(path: str) -> bool:
     return path.lstrip("/").split("/", 1)[0] in API_SEGMENTS
-
-
-def is_api_request() -> bool:
-    return (
-        request.blueprint == "simapi"
-        or is_api_path(request.path)
-        or (request.path == "/register" and request.is_json)
-    )
 
 
 # --- parsing the request -------------------------------------------------------
@@ -108,10 +100,14 @@ def _text_field(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
+def _no_such_user(username: str) -> NoReturn:
+    abort(404, description=f"There is no user called {username!r}.")
+
+
 def _user_or_404(username: str) -> models.User:
     user = models.user_by_name(username)
     if user is None:
-        abort(404, description=f"There is no user called {username!r}.")
+        _no_such_user(username)
     return user
 
 
@@ -147,22 +143,13 @@ def simulator_endpoint(needs_credentials: bool) -> Callable:
                 # A refusal still keeps the recorded id.
                 db.session.commit()
                 raise
-            # Writes have committed already; this ends a read, with the id if one came.
+            # The one commit of the request: its writes and the id together.
             db.session.commit()
             return response
 
         return run
 
     return decorate
-
-
-@bp.after_app_request
-def _log_failures(response: Response) -> Response:
-    if response.status_code >= 400 and is_api_request():
-        body = response.get_json(silent=True)
-        reason = body.get("error_msg") if isinstance(body, dict) else response.status
-        log.error("%s %s failed with %d: %s", request.method, request.path, response.status_code, reason)
-    return response
 
 
 # --- endpoints -------------------------------------------------------------------
@@ -204,9 +191,9 @@ def user_messages(username: str) -> Response | tuple[str, int]:
         abort(400, description="'content' must be a non-empty string.")
     if len(content) > MAX_TWOOT_LENGTH:
         abort(400, description=f"A message has at most {MAX_TWOOT_LENGTH} characters.")
-    author = _user_or_404(username)
+    if not models.post_message_by_name(username, content):
+        _no_such_user(username)
     log.info("message posted by %s (%d characters)", username, len(content))
-    models.add_message(author, content)
     return "", 204
 
 
@@ -221,12 +208,12 @@ def follows(username: str) -> Response | tuple[str, int]:
     to_follow, to_unfollow = _text_field(body, "follow"), _text_field(body, "unfollow")
     if (to_follow is None) == (to_unfollow is None):
         abort(400, description="Give exactly one of 'follow' or 'unfollow', with a username.")
-    follower = _user_or_404(username)
-    followed = _user_or_404(to_follow if to_follow is not None else to_unfollow)
-    if to_follow is not None:
-        models.follow(follower, followed)
-    else:
-        models.unfollow(follower, followed)
+    other = to_follow if to_follow is not None else to_unfollow
+    ids = models.user_ids_by_name(username, other)
+    for name in (username, other):
+        if name not in ids:
+            _no_such_user(name)
+    models.set_following(ids[username], ids[other], following=to_follow is not None)
     return "", 204
 
 

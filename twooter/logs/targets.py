@@ -35,11 +35,21 @@ def request_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {}
 
 
+def _secrets_of_this_request() -> list[str]:
+    # A request writes several records; its secrets are gathered once.
+    if not has_request_context():
+        return []
+    found = g.get("log_secrets")
+    if found is None:
+        found = g.log_secrets = redact.request_secrets()
+    return found
+
+
 def build(record: logging.LogRecord, where: settings.LogSettings | None) -> records.Record:
     # Several targets write the same record: build it (and redact it) once.
     built = getattr(record, "_twooter_record", None)
     if built is None:
-        secrets = redact.request_secrets()
+        secrets = _secrets_of_this_request()
         built = records.from_log_record(
             record,
             where.instance if where else settings.default_instance_name(),
