@@ -17,17 +17,14 @@ import argparse
 import math
 import os
 import shlex
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
+from bench.serving import free_port, served, throwaway_postgres_database
 from tests.scenario import Action, Outcome, error_counts, generate, replay, send
 
 KINDS = ("register", "register taken", "tweet", "follow", "unfollow")
@@ -43,63 +40,11 @@ def null_app(environ, start_response):
     return [b""]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_listening(port: int, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}; see {log}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"server on port {port} did not start within 60 s; see {log}")
-
-
-@contextmanager
-def served(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[None]:
-    with open(log, "wb") as output:
-        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            wait_until_listening(port, process, log)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
 def app_command(port: int) -> list[str]:
     return [
         sys.executable, "-c", "from twooter.cli import main; main()",
         "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", str(SERVER_THREADS),
     ]
-
-
-@contextmanager
-def throwaway_postgres(admin_url: str) -> Iterator[str]:
-    import sqlalchemy as sa
-
-    admin = sa.make_url(admin_url).set(drivername="postgresql+psycopg2")
-    name = f"twooter_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        engine.dispose()
 
 
 def warm_up(port: int) -> None:
@@ -186,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             "TWOOTER_INSTANCE_PATH": str(workdir / "sqlite"),
         }
         results["app sqlite"] = run_target("app sqlite", app_command(port), env, port, workdir, actions, True)
-        with throwaway_postgres(args.postgres) as database_url:
+        with throwaway_postgres_database(args.postgres, prefix="twooter_bench") as database_url:
             port = free_port()
             env = {"DATABASE_URL": database_url, "TWOOTER_INSTANCE_PATH": str(workdir / "postgresql")}
             results["app postgresql"] = run_target(

@@ -28,7 +28,6 @@ import random
 import re
 import shlex
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -47,6 +46,7 @@ import psycopg2
 import requests
 import sqlalchemy as sa
 
+from bench import serving
 from twooter import create_app, database
 from twooter.extensions import db
 from twooter.passwords import hash_password
@@ -325,54 +325,22 @@ def throwaway_databases(backend: str, workdir: Path) -> Iterator[SqliteDatabases
 
 # --- serving and measuring ---------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def served(database_url: str, workdir: Path, threads: int) -> Iterator[str]:
-    """`twooter serve` in its own process, until the block ends."""
-    port = free_port()
+    """`twooter serve` in its own process, until the block ends; yields its base URL."""
+    port = serving.free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    environment = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        TWOOTER_INSTANCE_PATH=str(workdir / "instance"),
-        SECRET_KEY=uuid.uuid4().hex,
-    )
+    environment = {
+        "DATABASE_URL": database_url,
+        "TWOOTER_INSTANCE_PATH": str(workdir / "instance"),
+        "SECRET_KEY": uuid.uuid4().hex,
+    }
     command = [
         str(Path(sys.executable).parent / "twooter"), "serve",
         "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads),
     ]
-    log = open(workdir / "serve.log", "ab")
-    process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"twooter serve exited with {process.returncode}; see {workdir / 'serve.log'}"
-                )
-            try:
-                if requests.get(f"{base}/public", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("twooter serve did not answer within 120 s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with serving.served(command, environment, port, workdir / "serve.log"):
+        yield f"http://127.0.0.1:{port}"
 
 
 def session_cookie(base: str, user: str) -> str:

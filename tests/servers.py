@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -38,11 +38,28 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+@contextmanager
+def throwaway_postgres_database(admin_url: str, prefix: str = "twooter_test") -> Iterator[str]:
+    """A new, empty database on the server of `admin_url` (a role with CREATEDB), dropped afterwards."""
+    admin_url = sa.make_url(admin_url).set(drivername="postgresql+psycopg2")
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            admin.dispose()
+
+
 @dataclass
 class PostgresDatabase:
     """A database of its own for one test session, dropped afterwards."""
 
-    admin_url: sa.engine.URL
     url: str
 
     @classmethod
@@ -51,21 +68,12 @@ class PostgresDatabase:
         raw = os.environ.get("TEST_POSTGRES_URL")
         if not raw:
             unavailable("TEST_POSTGRES_URL is not set; run the tests with `bash tests/run`")
-        admin_url = sa.make_url(raw).set(drivername="postgresql+psycopg2")
-        name = f"twooter_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        except sa.exc.OperationalError as error:
-            admin.dispose()
-            unavailable(f"PostgreSQL at {admin_url.render_as_string()} is unreachable: {error}")
-        try:
-            yield cls(admin_url, admin_url.set(database=name).render_as_string(hide_password=False))
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.dispose()
+        with ExitStack() as cleanup:
+            try:
+                url = cleanup.enter_context(throwaway_postgres_database(raw))
+            except sa.exc.OperationalError as error:
+                unavailable(f"PostgreSQL at {sa.make_url(raw).render_as_string()} is unreachable: {error}")
+            yield cls(url)
 
 
 def build_app(backend: str, instance: Path, postgres: PostgresDatabase | None, **settings) -> Flask:
