@@ -8,23 +8,16 @@ import logging
 
 from flask import request
 
+from tests.logfiles import read_records
 from tests.servers import LiveServer, build_app
 from tests.twooter_client import TwooterClient
 from twooter.logs import records, settings
-from twooter.logs.files import log_files
 
 SECRET_PASSWORD = "S3cret|pässwörd-\"x\""
 
 
 def log_records(app) -> list[records.Record]:
-    folder = settings.of(app).folder
-    found = []
-    for info in log_files(folder):
-        for line in info.path.read_bytes().splitlines():
-            record = records.parse_line(line)
-            assert record is not None, line
-            found.append(record)
-    return found
+    return read_records(settings.of(app).folder)
 
 
 def raw_log_bytes(app) -> bytes:

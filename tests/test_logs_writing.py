@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
+from tests.logfiles import read_records
 from twooter import create_app
 from twooter.logs import config as log_config
 from twooter.logs import levels, records
@@ -35,16 +36,6 @@ def write_config(path: Path, rules: list[dict], layout: str = "json") -> Path:
 def make_app(tmp_path: Path, instance: str = "web1", **settings):
     return create_app({"INSTANCE_PATH": tmp_path / "instance", "LOG_INSTANCE_NAME": instance,
                        "TESTING": True, **settings})
-
-
-def read_records(folder: Path) -> list[records.Record]:
-    found = []
-    for info in log_files(folder):
-        for line in info.path.read_bytes().splitlines():
-            record = records.parse_line(line)
-            assert record is not None, line
-            found.append(record)
-    return found
 
 
 def messages(folder: Path, logger: str | None = None) -> list[tuple[str, str]]:

@@ -1,0 +1,17 @@
+"""Reading back what the app wrote to its log folder, strictly: every line must parse."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from twooter.logs import records
+from twooter.logs.files import log_files
+
+
+def read_records(folder: Path) -> list[records.Record]:
+    found = []
+    for info in log_files(folder):
+        for line in info.path.read_bytes().splitlines():
+            record = records.parse_line(line)
+            assert record is not None, line
+            found.append(record)
+    return found
