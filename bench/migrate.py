@@ -141,8 +141,8 @@ def main() -> None:
                         *migrate_tools(dump, admin_url)))
 
         print()
-        print(f"| tool | source | wall time (s) | peak RSS (MiB) |")
-        print(f"|---|---|---:|---:|")
+        print("| tool | source | wall time (s) | peak RSS (MiB) |")
+        print("|---|---|---:|---:|")
         for tool, source, seconds, rss in results:
             print(f"| {tool} | {source} | {seconds:.1f} | {rss:.0f} |")
         by = {(tool, source): (seconds, rss) for tool, source, seconds, rss in results}
