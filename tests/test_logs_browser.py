@@ -29,15 +29,19 @@ def folder(app):
     return settings.of(app).folder
 
 
-@pytest.fixture
-def operator_page(app, server, page):
-    make_admin(app, TwooterClient(server.url), "operator")
+def log_in_as_admin(app, server, page, name: str):
+    make_admin(app, TwooterClient(server.url), name)
     page.goto(f"{server.url}/login", wait_until=LOADED)
-    page.fill("#username", "operator")
+    page.fill("#username", name)
     page.fill("#password", "operator-pass")
     with page.expect_navigation(wait_until=LOADED):
         page.click("input[type=submit]")
     return page
+
+
+@pytest.fixture
+def operator_page(app, server, page):
+    return log_in_as_admin(app, server, page, "operator")
 
 
 def no_new_document(page):
@@ -139,13 +143,7 @@ def test_clicking_a_request_id_and_a_minute_narrow_the_table(server, operator_pa
 
 
 def test_without_javascript_toggles_and_older_records_are_plain_links(app, server, new_page, folder):
-    page = new_page(javascript=False)
-    make_admin(app, TwooterClient(server.url), "plain")
-    page.goto(f"{server.url}/login", wait_until=LOADED)
-    page.fill("#username", "plain")
-    page.fill("#password", "operator-pass")
-    with page.expect_navigation(wait_until=LOADED):
-        page.click("input[type=submit]")
+    page = log_in_as_admin(app, server, new_page(javascript=False), "plain")
     total = browse.PAGE_SIZE + 5
     write_records(folder, "web1", [record(n * 3, f"plain {n}", "ERROR" if n % 2 else "INFO") for n in range(total)])
     page.goto(server.url + HOUR_URL, wait_until=LOADED)
