@@ -221,6 +221,9 @@ def followed_names(user: User, limit: int) -> list[str]:
 
 # --- messages and timelines -------------------------------------------------
 
+MAX_TWOOT_LENGTH = 1000
+
+
 def add_message(author: User, text: str, when: datetime | None = None) -> Message:
     message = Message(author_id=author.id, text=text, pub_date=when or utcnow())
     db.session.add(message)

@@ -1,9 +1,12 @@
-"""What a request asks for: a partial or a page, a change or a read, where to go next."""
+"""What a request asks for: a partial or a page, a change or a read, where to go next, whom it names."""
 from __future__ import annotations
 
+from typing import NoReturn
 from urllib.parse import urlsplit
 
-from flask import current_app, has_request_context, request
+from flask import abort, current_app, has_request_context, request
+
+from . import models
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -40,3 +43,15 @@ def local_path_or_none(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or any(ch in target for ch in "\r\n\t\\"):
         return None
     return target
+
+
+def no_such_user(username: str) -> NoReturn:
+    abort(404, description=f"There is no user called {username!r}.")
+
+
+def user_or_404(username: str) -> models.User:
+    """The user named in the URL; a 404 that names them when there is none."""
+    user = models.user_by_name(username)
+    if user is None:
+        no_such_user(username)
+    return user

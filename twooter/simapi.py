@@ -16,7 +16,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable
 
 from flask import Blueprint, abort, current_app, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
@@ -24,8 +24,7 @@ from werkzeug.wrappers import Response
 
 from . import accounts, models
 from .extensions import db
-from .routing import changes_state
-from .timelines import MAX_TWOOT_LENGTH
+from .routing import changes_state, no_such_user, user_or_404
 
 log = logging.getLogger(__name__)
 
@@ -100,17 +99,6 @@ def _text_field(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def _no_such_user(username: str) -> NoReturn:
-    abort(404, description=f"There is no user called {username!r}.")
-
-
-def _user_or_404(username: str) -> models.User:
-    user = models.user_by_name(username)
-    if user is None:
-        _no_such_user(username)
-    return user
-
-
 def _require_simulator() -> None:
     expected = current_app.config["SIMULATOR_AUTHORIZATION"].encode("utf-8")
     # Werkzeug decodes headers as Latin-1, so this round trip is lossless.
@@ -126,7 +114,11 @@ def _require_simulator() -> None:
 
 
 def simulator_endpoint(needs_credentials: bool) -> Callable:
-    """Record `latest` whatever the view then answers, and check the credentials."""
+    """Record `latest` whatever the view then answers, and check the credentials.
+
+    Any endpoint may record `latest`, so each one is marked as changing state
+    (on SQLite it then takes the write lock up front).
+    """
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -147,7 +139,7 @@ def simulator_endpoint(needs_credentials: bool) -> Callable:
             db.session.commit()
             return response
 
-        return run
+        return changes_state(run)
 
     return decorate
 
@@ -173,37 +165,34 @@ def register() -> tuple[str, int]:
 
 
 @bp.get("/msgs")
-@changes_state
 @simulator_endpoint(needs_credentials=True)
 def public_messages() -> Response:
     return jsonify(models.latest_messages(_list_length()))
 
 
 @bp.route("/msgs/<username>", methods=["GET", "POST"])
-@changes_state
 @simulator_endpoint(needs_credentials=True)
 def user_messages(username: str) -> Response | tuple[str, int]:
     if request.method == "GET":
         limit = _list_length()
-        return jsonify(models.latest_messages(limit, _user_or_404(username)))
+        return jsonify(models.latest_messages(limit, user_or_404(username)))
     content = _text_field(_json_object(), "content")
     if content is None or not content.strip():
         abort(400, description="'content' must be a non-empty string.")
-    if len(content) > MAX_TWOOT_LENGTH:
-        abort(400, description=f"A message has at most {MAX_TWOOT_LENGTH} characters.")
+    if len(content) > models.MAX_TWOOT_LENGTH:
+        abort(400, description=f"A message has at most {models.MAX_TWOOT_LENGTH} characters.")
     if not models.post_message_by_name(username, content):
-        _no_such_user(username)
+        no_such_user(username)
     log.info("message posted by %s (%d characters)", username, len(content))
     return "", 204
 
 
 @bp.route("/fllws/<username>", methods=["GET", "POST"])
-@changes_state
 @simulator_endpoint(needs_credentials=True)
 def follows(username: str) -> Response | tuple[str, int]:
     if request.method == "GET":
         limit = _list_length()
-        return jsonify({"follows": models.followed_names(_user_or_404(username), limit)})
+        return jsonify({"follows": models.followed_names(user_or_404(username), limit)})
     body = _json_object()
     to_follow, to_unfollow = _text_field(body, "follow"), _text_field(body, "unfollow")
     if (to_follow is None) == (to_unfollow is None):
@@ -212,7 +201,7 @@ def follows(username: str) -> Response | tuple[str, int]:
     ids = models.user_ids_by_name(username, other)
     for name in (username, other):
         if name not in ids:
-            _no_such_user(name)
+            no_such_user(name)
     models.set_following(ids[username], ids[other], following=to_follow is not None)
     return "", 204
 

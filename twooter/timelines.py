@@ -15,11 +15,9 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from . import models
-from .routing import changes_state, wants_partial
+from .routing import changes_state, user_or_404, wants_partial
 
 bp = Blueprint("timelines", __name__)
-
-MAX_TWOOT_LENGTH = 1000
 
 
 def _cursor_from_request() -> models.Cursor | None:
@@ -55,13 +53,6 @@ def _require_login() -> models.User:
     return g.user
 
 
-def _user_or_404(username: str) -> models.User:
-    user = models.user_by_name(username)
-    if user is None:
-        abort(404, description=f"There is no user called {username!r}.")
-    return user
-
-
 @bp.route("/")
 def my_timeline() -> Response | str:
     if g.user is None:
@@ -78,7 +69,7 @@ def public_timeline() -> str:
 
 @bp.route("/<username>")
 def user_timeline(username: str) -> str:
-    profile_user = _user_or_404(username)
+    profile_user = user_or_404(username)
     followed = g.user is not None and models.is_following(g.user, profile_user)
     page = models.user_timeline(profile_user, _cursor_from_request(), _page_size())
     return _render_timeline(page, "user", profile_user, followed)
@@ -88,8 +79,8 @@ def user_timeline(username: str) -> str:
 def add_message() -> Response | str:
     author = _require_login()
     text = request.form.get("text", "")
-    if len(text) > MAX_TWOOT_LENGTH:
-        abort(400, description=f"A twoot has at most {MAX_TWOOT_LENGTH} characters.")
+    if len(text) > models.MAX_TWOOT_LENGTH:
+        abort(400, description=f"A twoot has at most {models.MAX_TWOOT_LENGTH} characters.")
     if not text.strip():
         # MiniTwit records nothing for an empty box and says nothing about it.
         return Response(status=204) if wants_partial() else redirect(url_for("timelines.my_timeline"))
@@ -103,7 +94,7 @@ def add_message() -> Response | str:
 
 def _change_follow(username: str, following: bool) -> Response | str:
     follower = _require_login()
-    followed = _user_or_404(username)
+    followed = user_or_404(username)
     if following:
         models.follow(follower, followed)
         flash(f'You are now following "{followed.username}"')
