@@ -1,7 +1,7 @@
 """What every source offers the pipeline."""
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -27,9 +27,16 @@ class Source(ABC):
         #: Tables found in the file but not part of any migration, with their row counts.
         self.ignored: dict[str, int] = {}
 
-    @abstractmethod
     def chunks(self, progress: ProgressCallback) -> Iterator[Chunk]:
-        """Every row of the source, streamed; raises SourceError on bad input."""
+        """Every row of the source, streamed; raises SourceError on bad input.
+
+        Sources that read row by row give staged_rows(); a source that can
+        produce COPY lines wholesale overrides this instead.
+        """
+        return chunked(self.staged_rows(progress))
+
+    def staged_rows(self, progress: ProgressCallback) -> Iterator[rows.StagedRow]:
+        raise NotImplementedError(f"{type(self).__name__} yields chunks directly")
 
     def describe(self) -> str:
         return f"{self.path} ({self.kind})"

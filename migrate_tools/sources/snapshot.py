@@ -15,7 +15,7 @@ from twooter.export import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 
 from .. import rows
 from ..errors import SourceError
-from .base import Chunk, ProgressCallback, Source, chunked
+from .base import ProgressCallback, Source
 
 _ARRAYS = {"users.item": "users", "follows.item": "follows", "messages.item": "messages"}
 _SCALARS = {"string", "number", "boolean", "null"}
@@ -33,10 +33,7 @@ def _line_at(path: Path, offset: int) -> int:
 class SnapshotSource(Source):
     kind = "twooter-snapshot"
 
-    def chunks(self, progress: ProgressCallback) -> Iterator[Chunk]:
-        return chunked(self._read(progress))
-
-    def _read(self, progress: ProgressCallback) -> Iterator[rows.StagedRow]:
+    def staged_rows(self, progress: ProgressCallback) -> Iterator[rows.StagedRow]:
         total = self.path.stat().st_size
         with self.path.open("rb") as file:
             try:

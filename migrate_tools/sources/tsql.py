@@ -26,7 +26,7 @@ from sqlglot.tokens import TokenType
 
 from .. import rows
 from ..errors import SourceError
-from .base import Chunk, ProgressCallback, Source, chunked
+from .base import ProgressCallback, Source
 
 CHUNK_BYTES = 1 << 20
 
@@ -452,10 +452,7 @@ def _number(text: str) -> int | float:
 class TsqlDumpSource(Source):
     kind = "mssql-tsql-dump"
 
-    def chunks(self, progress: ProgressCallback) -> Iterator[Chunk]:
-        return chunked(self._rows(progress))
-
-    def _rows(self, progress: ProgressCallback) -> Iterator[rows.StagedRow]:
+    def staged_rows(self, progress: ProgressCallback) -> Iterator[rows.StagedRow]:
         total = self.path.stat().st_size
         position = [0]
         reader = InsertReader(self.path)
