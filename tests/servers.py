@@ -100,20 +100,29 @@ class LiveServer:
         self._server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="twooter")
         self.port = self._server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="waitress", daemon=True)
+
+    def _serve(self) -> None:
+        # waitress's own run() loops until its map is empty, and emptying the
+        # map from another thread races its select(); a flag checked between
+        # rounds lets this thread stop without touching a single socket.
+        while not self._stopping.is_set():
+            wasyncore.loop(timeout=self._server.adj.asyncore_loop_timeout, map=self._server._map, count=1)
 
     def __enter__(self) -> "LiveServer":
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
-        # Sockets belong to the server's loop thread: closing them from here
-        # races its select() (EBADF). Ask the loop to close them itself.
-        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map))
+        self._stopping.set()
+        self._server.pull_trigger()  # wakes the select() so the flag is seen now
         self._thread.join(timeout=10)
-        self._server.task_dispatcher.shutdown()
         if self._thread.is_alive():
             raise RuntimeError("the waitress loop did not stop")
+        # Workers pull the trigger when they finish, so it must outlive them.
+        self._server.task_dispatcher.shutdown()
+        wasyncore.close_all(self._server._map)
         with self.app.app_context():
             db.engine.dispose()
 
