@@ -12,13 +12,14 @@ style) use a layout of `${name}` fields instead; see `render_layout`.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from .levels import level_name
 
@@ -68,8 +69,8 @@ def _encode(data: dict[str, Any]) -> bytes:
 
 def format_time(moment: datetime) -> str:
     """UTC with milliseconds: 2026-11-28T14:03:05.123Z."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is several times cheaper than strftime, and this runs for every record.
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -162,9 +163,24 @@ def check_layout(layout: str) -> None:
             raise ValueError(f"unknown layout field ${{{name}}}; known: {', '.join(sorted(LAYOUT_FIELDS))}")
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled_layout(layout: str) -> tuple[tuple[str, Callable[[Record], str] | None], ...]:
+    """A text layout as (literal text, field getter or None) pairs, parsed once."""
+    parts, position = [], 0
+    for match in LAYOUT_FIELD.finditer(layout):
+        parts.append((layout[position:match.start()], LAYOUT_FIELDS[match.group(1)]))
+        position = match.end()
+    parts.append((layout[position:], None))
+    return tuple(parts)
+
+
 def render(record: Record, layout: str) -> bytes:
     """The line for a target: JSON for `"json"`, else the text layout."""
     if layout == "json":
         return record.to_line()
-    text = LAYOUT_FIELD.sub(lambda match: LAYOUT_FIELDS[match.group(1)](record), layout)
-    return (text + "\n").encode("utf-8", errors="replace")
+    pieces = []
+    for literal, getter in _compiled_layout(layout):
+        pieces.append(literal)
+        if getter is not None:
+            pieces.append(getter(record))
+    return ("".join(pieces) + "\n").encode("utf-8", errors="replace")
