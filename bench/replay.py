@@ -2,10 +2,13 @@
 
     .venv/bin/python -m bench.replay [--postgres URL] [--users N] [--actions N] [--seed N]
 
-Each target is a waitress server in its own process, driven sequentially by
-this process exactly as the simulator drives it: one connection per request,
-`Connection: close`. The null app answers every request at once with an empty
+Each target is a waitress server in its own process, driven by this process
+exactly as the simulator drives it: one request at a time, one connection
+per request, `Connection: close`; the targets take turns, 100 actions each. The null app answers every request at once with an empty
 204, so its latencies are the cost of waitress, the socket and the client.
+The "floor" servers are references, not contenders: the same writes done by
+a bare Flask app with one transaction each on SQLite or PostgreSQL (no ORM,
+no logging, no checks), i.e. the least the fixed stack costs here.
 Each server first gets a few warm-up requests that are not measured.
 Prints, per action type, the median and p99 latency, and the targets:
 tweet/follow/unfollow median at most 3x the null app's and p99 under 10 ms,
@@ -22,6 +25,8 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.serving import free_port, served, throwaway_postgres_database
@@ -29,6 +34,7 @@ from tests.scenario import Action, Outcome, error_counts, generate, replay, send
 
 KINDS = ("register", "register taken", "tweet", "follow", "unfollow")
 SERVER_THREADS = 8
+BLOCK = 100
 
 
 def null_app(environ, start_response):
@@ -40,11 +46,110 @@ def null_app(environ, start_response):
     return [b""]
 
 
+FLOOR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (id {key}, username TEXT UNIQUE NOT NULL, email TEXT);
+CREATE TABLE IF NOT EXISTS messages (id {key}, author_id INTEGER NOT NULL REFERENCES users (id), text TEXT,
+                                     pub_date TIMESTAMP);
+CREATE TABLE IF NOT EXISTS follows (follower_id INTEGER, followed_id INTEGER, PRIMARY KEY (follower_id, followed_id));
+CREATE TABLE IF NOT EXISTS latest (id INTEGER PRIMARY KEY, value BIGINT);
+"""
+
+
+def flask_floor_app(database: str):
+    """What the fixed stack costs at the least: Flask routes the request, one transaction stores it.
+
+    `database` is an SQLite file or a PostgreSQL URL. No ORM, no logging, no
+    credential or input checks, no hashing, no pool checks: a floor that any
+    Flask app on waitress and that database sits above on this machine,
+    measured beside the app so that the 3x target can be read against it.
+    """
+    import sqlite3
+    import threading
+
+    import psycopg2
+    from flask import Flask, jsonify, request
+
+    on_postgres = database.startswith("postgresql")
+
+    def connect():
+        if on_postgres:
+            return psycopg2.connect(database)
+        connection = sqlite3.connect(database, isolation_level=None, timeout=30)
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    setup = connect()
+    if on_postgres:
+        with setup.cursor() as cursor:
+            cursor.execute(FLOOR_SCHEMA.format(key="SERIAL PRIMARY KEY"))
+        setup.commit()
+    else:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.executescript(FLOOR_SCHEMA.format(key="INTEGER PRIMARY KEY"))
+    setup.close()
+    app = Flask("flask_floor")
+    local = threading.local()
+    mark = "%s" if on_postgres else "?"
+
+    def write(sql: str, parameters: tuple) -> None:
+        """The request's write and the `latest` upsert, in one transaction with one commit."""
+        connection = getattr(local, "connection", None)
+        if connection is None:
+            connection = local.connection = connect()
+        cursor = connection.cursor()
+        if not on_postgres:
+            cursor.execute("BEGIN IMMEDIATE")
+        latest = request.args.get("latest")
+        if latest is not None:
+            cursor.execute(f"INSERT INTO latest (id, value) VALUES (1, {mark}) "
+                           "ON CONFLICT (id) DO UPDATE SET value = excluded.value", (int(latest),))
+        cursor.execute(sql.replace("?", mark), parameters)
+        cursor.close()
+        connection.commit() if on_postgres else connection.execute("COMMIT")
+
+    user_id = "(SELECT id FROM users WHERE username = ?)"
+
+    @app.get("/latest")
+    def latest():
+        return jsonify({"latest": -1})
+
+    @app.post("/register")
+    def register():
+        body = request.get_json(force=True)
+        write("INSERT INTO users (username, email) VALUES (?, ?) ON CONFLICT DO NOTHING",
+              (body["username"], body["email"]))
+        return "", 204
+
+    @app.post("/msgs/<name>")
+    def tweet(name):
+        body = request.get_json(force=True)
+        write("INSERT INTO messages (author_id, text, pub_date) SELECT id, ?, CURRENT_TIMESTAMP "
+              "FROM users WHERE username = ?", (body["content"], name))
+        return "", 204
+
+    @app.post("/fllws/<name>")
+    def follow(name):
+        body = request.get_json(force=True)
+        if "follow" in body:
+            write(f"INSERT INTO follows VALUES ({user_id}, {user_id}) ON CONFLICT DO NOTHING", (name, body["follow"]))
+        else:
+            write(f"DELETE FROM follows WHERE follower_id = {user_id} AND followed_id = {user_id}",
+                  (name, body["unfollow"]))
+        return "", 204
+
+    return app
+
+
 def app_command(port: int) -> list[str]:
     return [
         sys.executable, "-c", "from twooter.cli import main; main()",
         "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", str(SERVER_THREADS),
     ]
+
+
+def _libpq_url(url: str) -> str:
+    """An SQLAlchemy URL as psycopg2 takes it."""
+    return url.replace("postgresql+psycopg2://", "postgresql://", 1)
 
 
 def warm_up(port: int) -> None:
@@ -58,16 +163,44 @@ def warm_up(port: int) -> None:
         send("127.0.0.1", port, action.method, action.path, action.body, timeout=10)
 
 
-def run_target(label: str, command: list[str], env: dict[str, str], port: int, workdir: Path,
-               actions, check_status: bool) -> list[Outcome]:
-    log = workdir / f"{label.split()[0]}.log"
-    with served(command, env, port, log):
-        warm_up(port)
+@dataclass(frozen=True)
+class Target:
+    label: str
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    check_status: bool
+
+
+def replay_in_turns(targets: list[Target], actions, workdir: Path) -> dict[str, list[Outcome]]:
+    """Replay the scenario on every target, a block of actions at a time, target after target.
+
+    The machine is shared and its load drifts within seconds: taking turns
+    every BLOCK actions lets every target meet the same stretches of time,
+    so their ratios hold even when the absolute figures move. Within a block a
+    server stays warm, as it is under the simulator's steady traffic (sending
+    each action to each server in turn would wake a cold process every time
+    and measure that instead). Which target goes first rotates per block.
+    """
+    outcomes: dict[str, list[Outcome]] = {target.label: [] for target in targets}
+    with ExitStack() as servers:
+        for target in targets:
+            log = workdir / f"{target.label.replace(' ', '-')}.log"
+            servers.enter_context(served(target.command, target.env, target.port, log))
+        for target in targets:
+            warm_up(target.port)
         started = time.perf_counter()
-        outcomes = replay("127.0.0.1", port, actions, check_status=check_status)
+        for turn, first in enumerate(range(0, len(actions), BLOCK)):
+            block = actions[first:first + BLOCK]
+            for offset in range(len(targets)):
+                target = targets[(turn + offset) % len(targets)]
+                outcomes[target.label] += replay("127.0.0.1", target.port, block, check_status=target.check_status)
         elapsed = time.perf_counter() - started
-    errors = dict(error_counts(outcomes))
-    print(f"  {label}: {len(outcomes)} requests in {elapsed:.1f} s, errors {errors or 'none'}", flush=True)
+    print(f"  {len(actions)} actions on each of {len(targets)} targets, in turns of {BLOCK}: {elapsed:.1f} s",
+          flush=True)
+    for target in targets:
+        errors = dict(error_counts(outcomes[target.label]))
+        print(f"  {target.label}: errors {errors or 'none'}", flush=True)
     return outcomes
 
 
@@ -101,12 +234,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actions", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--serve-null", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", nargs=2, metavar=("PORT", "DATABASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.serve_null:
+    if args.serve_null or args.serve_floor:
         import waitress
 
-        waitress.serve(null_app, host="127.0.0.1", port=args.serve_null, threads=SERVER_THREADS, ident="null")
+        if args.serve_null:
+            port, app = args.serve_null, null_app
+        else:
+            port, app = int(args.serve_floor[0]), flask_floor_app(args.serve_floor[1])
+        waitress.serve(app, host="127.0.0.1", port=port, threads=SERVER_THREADS, ident="bench")
         return 0
     if not args.postgres:
         parser.error("no PostgreSQL: pass --postgres URL or set TEST_POSTGRES_URL")
@@ -117,26 +255,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scenario: seed {args.seed}, {len(actions)} actions {counts}; waitress {SERVER_THREADS} threads")
     # Latency on a shared machine follows its load; say what it was.
     print("load average at start: {:.2f} {:.2f} {:.2f}; {} cores".format(*os.getloadavg(), os.cpu_count()))
-    results: dict[str, list[Outcome]] = {}
-    with tempfile.TemporaryDirectory(prefix="twooter-bench-") as folder:
+    with tempfile.TemporaryDirectory(prefix="twooter-bench-") as folder, ExitStack() as databases:
         workdir = Path(folder)
-        port = free_port()
-        results["null app"] = run_target(
-            "null app", [sys.executable, "-m", "bench.replay", "--serve-null", str(port)], {}, port,
-            workdir, actions, check_status=False,
+        app_database, floor_database = (
+            databases.enter_context(throwaway_postgres_database(args.postgres, prefix="twooter_bench"))
+            for _ in range(2)
         )
-        port = free_port()
-        env = {
-            "DATABASE_URL": f"sqlite:///{workdir / 'sqlite' / 'twooter.sqlite'}",
-            "TWOOTER_INSTANCE_PATH": str(workdir / "sqlite"),
-        }
-        results["app sqlite"] = run_target("app sqlite", app_command(port), env, port, workdir, actions, True)
-        with throwaway_postgres_database(args.postgres, prefix="twooter_bench") as database_url:
-            port = free_port()
-            env = {"DATABASE_URL": database_url, "TWOOTER_INSTANCE_PATH": str(workdir / "postgresql")}
-            results["app postgresql"] = run_target(
-                "app postgresql", app_command(port), env, port, workdir, actions, True
-            )
+        bench_server = [sys.executable, "-m", "bench.replay"]
+        ports = [free_port() for _ in range(5)]
+        targets = [
+            Target("null app", [*bench_server, "--serve-null", str(ports[0])], {}, ports[0], False),
+            Target("floor sqlite", [*bench_server, "--serve-floor", str(ports[1]), str(workdir / "floor.sqlite")],
+                   {}, ports[1], False),
+            Target("app sqlite", app_command(ports[2]), {
+                "DATABASE_URL": f"sqlite:///{workdir / 'sqlite' / 'twooter.sqlite'}",
+                "TWOOTER_INSTANCE_PATH": str(workdir / "sqlite"),
+            }, ports[2], True),
+            Target("floor postgresql", [*bench_server, "--serve-floor", str(ports[3]), _libpq_url(floor_database)],
+                   {}, ports[3], False),
+            Target("app postgresql", app_command(ports[4]), {
+                "DATABASE_URL": app_database, "TWOOTER_INSTANCE_PATH": str(workdir / "postgresql"),
+            }, ports[4], True),
+        ]
+        results = replay_in_turns(targets, actions, workdir)
 
     print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     tables = {label: summarise(outcomes) for label, outcomes in results.items()}
@@ -166,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         for text, ok in checks:
             missed += not ok
             print(f"  {'ok  ' if ok else 'MISS'} {text}")
+    for label in ("floor sqlite", "floor postgresql"):
+        floor = ", ".join(f"{kind} {tables[label][kind][1] / null_table[kind][1]:.2f} x"
+                          for kind in ("tweet", "follow", "unfollow"))
+        print(f"  (reference, no target) {label} median: {floor} null app")
     command = " ".join(shlex.quote(part) for part in [".venv/bin/python", "-m", "bench.replay", *(argv or sys.argv[1:])])
     print()
     print(f"command: {command}")
