@@ -169,31 +169,14 @@ def grant_admin(username: str) -> bool:
 
 # --- follows ---------------------------------------------------------------
 
-def _dialect_insert(model, values: dict):
-    dialect = db.session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model).values(**values)
-
-
-def _insert_ignoring_duplicates(model, values: dict):
-    return _dialect_insert(model, values).on_conflict_do_nothing()
-
-
 def follow(follower: User, followed: User) -> None:
     """Idempotent: following twice leaves one pair, with no error."""
-    db.session.execute(
-        _insert_ignoring_duplicates(
-            Follow, {"follower_id": follower.id, "followed_id": followed.id}
-        )
-    )
+    set_following(follower.id, followed.id, following=True)
     db.session.commit()
 
 
 def unfollow(follower: User, followed: User) -> None:
-    db.session.execute(
-        delete(Follow).where(
-            Follow.follower_id == follower.id, Follow.followed_id == followed.id
-        )
-    )
+    set_following(follower.id, followed.id, following=False)
     db.session.commit()
 
 
@@ -453,12 +436,17 @@ def user_ids_by_name(first: str, second: str) -> dict[str, int]:
     return {name: user_id for name, user_id in rows}
 
 
+def _insert_into(table, dialect: str):
+    """An INSERT that can say ON CONFLICT, in the database's own flavour."""
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
 @functools.cache
 def _following_statements(dialect: str):
     follows = Follow.__table__
     pair = {"follower_id": bindparam("follower_id", type_=Integer),
             "followed_id": bindparam("followed_id", type_=Integer)}
-    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(follows).values(**pair)
+    insert = _insert_into(follows, dialect).values(**pair)
     remove = delete(follows).where(
         follows.c.follower_id == pair["follower_id"], follows.c.followed_id == pair["followed_id"]
     )
@@ -481,7 +469,7 @@ LATEST_ACTION_ROW = 1
 @functools.cache
 def _record_latest_statement(dialect: str):
     table = LatestAction.__table__
-    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(
+    upsert = _insert_into(table, dialect).values(
         id=LATEST_ACTION_ROW, value=bindparam("value", type_=BigInteger)
     )
     return upsert.on_conflict_do_update(index_elements=[table.c.id], set_={"value": upsert.excluded.value})
