@@ -39,11 +39,9 @@ class SnapshotSource(Source):
             try:
                 yield from self._rows(file, total, progress)
             except ijson.JSONError as error:
-                line = _line_at(self.path, file.tell())
-                raise SourceError(self.path, f"malformed or truncated JSON: {error}", line) from None
+                raise self._error(file, f"malformed or truncated JSON: {error}") from None
             except UnicodeDecodeError as error:
-                raise SourceError(self.path, f"wrong encoding (JSON must be UTF-8): {error.reason}",
-                                  _line_at(self.path, file.tell())) from None
+                raise self._error(file, f"wrong encoding (JSON must be UTF-8): {error.reason}") from None
 
     def _rows(self, file, total: int, progress: ProgressCallback) -> Iterator[rows.StagedRow]:
         convert = {"users": self._user, "follows": self._follow, "messages": self._message}
