@@ -19,3 +19,9 @@ class SourceError(MigrationError):
 
 class TargetError(MigrationError):
     """The PostgreSQL target cannot be used (unreachable, read-only, not empty…)."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's text (drivers add detail lines), or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

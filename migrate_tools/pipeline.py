@@ -8,8 +8,8 @@ from typing import Sequence
 import psycopg2
 import sqlalchemy as sa
 
-from . import plan, staging, target, verify
-from .errors import MigrationError, SourceError, TargetError
+from . import direct, plan, staging, target, verify
+from .errors import MigrationError, TargetError, first_line
 from .progress import Quiet
 from .report import Report, SourceReport
 from .sources import Source, open_source
@@ -33,12 +33,14 @@ def migrate(
     merge: bool = False,
     dry_run: bool = False,
     progress: Quiet | None = None,
+    allow_direct: bool = True,
 ) -> Report:
     """Migrate every source into the target in one transaction.
 
     Returns the report (its `ok` says whether verification agreed). Raises
     MigrationError for bad input or an unusable target; the target is then
-    exactly as it was.
+    exactly as it was. `allow_direct=False` sends even a lone MiniTwit file
+    through the staged path (see direct.py), to compare the two.
     """
     started = time.monotonic()
     progress = progress or Quiet()
@@ -52,7 +54,7 @@ def migrate(
         connection.commit()
         transaction = connection.begin()
         try:
-            _load(connection, sources, report, merge, progress)
+            _load(connection, sources, report, merge, progress, allow_direct)
         except BaseException:
             transaction.rollback()
             raise
@@ -71,7 +73,7 @@ def migrate(
 
 
 def _load(connection: sa.Connection, sources: list[Source], report: Report, merge: bool,
-          progress: Quiet) -> None:
+          progress: Quiet, allow_direct: bool) -> None:
     report.revision_before = target.upgrade_schema(connection)
     report.target_before = target.lock_and_count(connection)
     if any(report.target_before.values()) and not merge:
@@ -81,13 +83,22 @@ def _load(connection: sa.Connection, sources: list[Source], report: Report, merg
         )
     cursor = connection.connection.dbapi_connection.cursor()
     cursor.execute(staging.CREATE_STAGE)
+    if (allow_direct and direct.applies(sources, report.target_before)
+            and direct.load(cursor, sources[0], report, progress)):
+        report.method = "direct"
+    else:
+        _staged(cursor, sources, report, progress)
+    if not report.ok:
+        progress.phase("verification failed: rolling back")
+
+
+def _staged(cursor, sources: list[Source], report: Report, progress: Quiet) -> None:
+    """Every source staged, one plan for all of them, verified against the plan."""
     counts = []
     for index, source in enumerate(sources):
         progress.source(source.describe())
-        try:
+        with staging.storing(source):
             counts.append(staging.copy_source(cursor, index, source.chunks(progress.update)))
-        except psycopg2.DataError as error:  # a value PostgreSQL cannot hold, e.g. text for an id
-            raise SourceError(source.path, f"a value cannot be stored: {_first_line(error)}") from None
         report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored))
     before = verify.target_content(cursor)
     progress.phase("planning the merge and writing")
@@ -99,17 +110,11 @@ def _load(connection: sa.Connection, sources: list[Source], report: Report, merg
         report.sources[index].read_check = checks
     progress.phase("verifying")
     report.verification = verify.check_target(before, planned, verify.target_content(cursor))
-    if not report.ok:
-        progress.phase("verification failed: rolling back")
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _target_error(error: Exception, shown: str) -> TargetError:
     original = getattr(error, "orig", None)
-    reason = _first_line(original if original is not None else error)
+    reason = first_line(original if original is not None else error)
     return TargetError(f"PostgreSQL at {shown} refused the migration: {reason}")
 
 

@@ -69,8 +69,9 @@ WITH staged AS (
     FROM staged
 )
 SELECT c.*, t.id AS existing_id,
-       row_number() OVER (PARTITION BY c.skip IS NULL, c.username ORDER BY c.src, c.seq) AS first_rank,
-       row_number() OVER (PARTITION BY c.skip IS NULL, c.username ORDER BY c.src DESC, c.seq DESC) AS newest_rank
+       row_number() OVER (PARTITION BY c.skip IS NULL, c.username COLLATE "C" ORDER BY c.src, c.seq) AS first_rank,
+       row_number() OVER (PARTITION BY c.skip IS NULL, c.username COLLATE "C"
+                          ORDER BY c.src DESC, c.seq DESC) AS newest_rank
 FROM checked c LEFT JOIN users t ON c.skip IS NULL AND t.username = c.username
 """
 
@@ -82,7 +83,7 @@ WITH valid AS (
            first_value(pw_hash) OVER newest AS pw_hash,
            first_value(is_admin) OVER newest AS is_admin
     FROM plan_users WHERE skip IS NULL
-    WINDOW newest AS (PARTITION BY username ORDER BY src DESC, seq DESC)
+    WINDOW newest AS (PARTITION BY username COLLATE "C" ORDER BY src DESC, seq DESC)
 )
 SELECT (SELECT coalesce(max(id), 0) FROM users) + row_number() OVER (ORDER BY src, seq) AS id,
        username, email, pw_hash, is_admin
@@ -244,7 +245,7 @@ def _load_table(cursor, statement: str) -> tuple[dict[int, TableTally], tuple[in
 DEFERRABLE = ("follows", "messages")
 
 
-def _set_aside_indexes(cursor, table: str) -> list[str]:
+def set_aside_indexes(cursor, table: str) -> list[str]:
     """Drop a table's keys and indexes; return the statements that rebuild them.
 
     Building an index once over a loaded table is several times faster than
@@ -276,32 +277,58 @@ def _set_aside_indexes(cursor, table: str) -> list[str]:
     ]
 
 
+def plan_users(cursor) -> tuple[dict[int, TableTally], tuple[int, int]]:
+    """Match the staged users with the target's and with each other, and write the new ones.
+
+    Leaves `plan_user_map` (source and source id → user id) for the other
+    tables. Returns tallies per source index and the (rows, checksum) written.
+    """
+    cursor.execute(f"ANALYZE {STAGE}")
+    for statement in (USERS, NEW_USERS, ALL_USERS, USER_MAP):
+        cursor.execute(statement)
+    cursor.execute("CREATE INDEX ON plan_user_map (src, sid); ANALYZE plan_user_map; ANALYZE plan_all_users")
+    tallies = _user_fates(cursor)
+    cursor.execute(PLANNED_USERS)
+    planned = tuple(int(v) for v in cursor.fetchone())
+    cursor.execute(WRITE_USERS)
+    return tallies, planned
+
+
+def set_aside_empty(cursor, target_counts: dict[str, int]) -> list[str]:
+    """Set aside the keys and indexes of the tables that start empty; returns the rebuild."""
+    rebuild = []
+    for table in DEFERRABLE:
+        if target_counts[table] == 0:
+            rebuild += set_aside_indexes(cursor, table)
+    return rebuild
+
+
+def rebuild(cursor, statements: list[str]) -> None:
+    """Put back what set_aside_indexes() took away."""
+    for statement in statements:
+        cursor.execute(statement)
+
+
+def reset_sequences(cursor) -> None:
+    """Move the id sequences past the largest ids, so the app's next insert works."""
+    for table in ("users", "messages"):
+        cursor.execute(RESET_SEQUENCES.format(table=table))
+
+
 def load(cursor, target_counts: dict[str, int]) -> tuple[dict, dict]:
     """Decide every staged row's fate and write the rows to keep.
 
     Returns tallies per table and source index, and per table the (rows,
     checksum) of what was written, for verification.
     """
-    cursor.execute(f"ANALYZE {STAGE}")
-    for statement in (USERS, NEW_USERS, ALL_USERS, USER_MAP):
-        cursor.execute(statement)
-    cursor.execute("CREATE INDEX ON plan_user_map (src, sid); ANALYZE plan_user_map; ANALYZE plan_all_users")
     tallies, planned = {}, {}
-    tallies["users"] = _user_fates(cursor)
-    cursor.execute(PLANNED_USERS)
-    planned["users"] = tuple(int(v) for v in cursor.fetchone())
-    rebuild = []
-    for table in DEFERRABLE:
-        if target_counts[table] == 0:
-            rebuild += _set_aside_indexes(cursor, table)
-    cursor.execute(WRITE_USERS)
+    tallies["users"], planned["users"] = plan_users(cursor)
+    set_aside = set_aside_empty(cursor, target_counts)
     # Probing the target for duplicates only matters when it holds rows.
     follows = FOLLOWS.format(existing=FOLLOW_EXISTS if target_counts["follows"] else "")
     tallies["follows"], planned["follows"] = _load_table(cursor, follows)
     messages = MESSAGES.format(existing=MESSAGE_EXISTS if target_counts["messages"] else "")
     tallies["messages"], planned["messages"] = _load_table(cursor, messages)
-    for statement in rebuild:
-        cursor.execute(statement)
-    for table in ("users", "messages"):
-        cursor.execute(RESET_SEQUENCES.format(table=table))
+    rebuild(cursor, set_aside)
+    reset_sequences(cursor)
     return tallies, planned

@@ -43,6 +43,9 @@ class Report:
     verification: dict[str, Check] = field(default_factory=dict)
     committed: bool = False
     seconds: float = 0.0
+    #: "staged" (every source through the staging table and one plan) or
+    #: "direct" (a lone MiniTwit file into an empty target, see direct.py).
+    method: str = "staged"
 
     def totals(self) -> dict[str, TableTally]:
         totals = {table: TableTally() for table in TABLES}
@@ -76,6 +79,7 @@ class Report:
             "committed": self.committed,
             "dry_run": self.dry_run,
             "merge": self.merge,
+            "method": self.method,
             "target": self.target,
             "target_revision_before": self.revision_before,
             "target_rows_before": self.target_before,
@@ -113,7 +117,7 @@ class Report:
             )
         read_ok = all(c.ok for s in self.sources for c in s.read_check.values())
         console.print(checks)
-        console.print(f"read checks (source rows = staged rows): {'ok' if read_ok else 'MISMATCH'}")
+        console.print(f"read checks (rows read = rows accounted for): {'ok' if read_ok else 'MISMATCH'}")
         if self.dry_run:
             outcome = "dry run: checked everything, wrote nothing"
         elif self.committed:

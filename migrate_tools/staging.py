@@ -7,10 +7,14 @@ order they were read, which is the order merge rules call "first".
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Iterator
 
+import psycopg2
+
 from . import rows
-from .sources.base import Chunk
+from .errors import SourceError, first_line
+from .sources.base import Chunk, Source
 
 STAGE = "migrate_stage"
 STAGE_COLUMNS = "kind, sid, r1, r2, t1, t2, t3, ts, flag"
@@ -29,34 +33,62 @@ CREATE TEMP TABLE {STAGE} (
 
 
 class CopyStream:
-    """A file-like view of a source's chunks, in COPY text format, for copy_expert."""
+    """A file-like view of data for copy_expert, keeping whatever stopped it.
 
-    def __init__(self, chunks: Iterator[Chunk]):
-        self.chunks = chunks
-        self.count = {kind: 0 for kind in rows.TABLE_OF_KIND}
-        self.failure: BaseException | None = None
+    psycopg2 turns any exception raised in read() into a bare "COPY failed";
+    the stream keeps the exception instead, ends the data, and copy_in()
+    raises it as is (a KeyboardInterrupt stays one).
+    """
+
+    failure: BaseException | None = None
 
     def read(self, size: int = 65536) -> str | bytes:
-        # psycopg2 turns any exception raised here into a bare "COPY failed";
-        # keep it instead, end the stream, and let copy_source raise it as is.
         try:
-            for kind, lines in self.chunks:
-                self.count[kind] += len(lines)
-                newline = b"\n" if isinstance(lines[0], bytes) else "\n"
-                return newline.join(lines) + newline
-            return ""
-        except BaseException as error:  # noqa: B036 - re-raised by copy_source
+            return self.next_data()
+        except BaseException as error:  # noqa: B036 - re-raised by copy_in
             self.failure = error
             return ""
 
     readline = read
 
+    def next_data(self) -> str | bytes:
+        """The next piece of COPY data; empty at the end."""
+        raise NotImplementedError
+
+
+class StagedRows(CopyStream):
+    """A source's chunks as COPY text for the staging table, counted per kind."""
+
+    def __init__(self, chunks: Iterator[Chunk]):
+        self.chunks = chunks
+        self.count = {kind: 0 for kind in rows.TABLE_OF_KIND}
+
+    def next_data(self) -> str | bytes:
+        for kind, lines in self.chunks:
+            self.count[kind] += len(lines)
+            newline = b"\n" if isinstance(lines[0], bytes) else "\n"
+            return newline.join(lines) + newline
+        return ""
+
+
+def copy_in(cursor, statement: str, stream: CopyStream) -> None:
+    cursor.copy_expert(statement, stream, size=1 << 18)
+    if stream.failure is not None:
+        raise stream.failure
+
 
 def copy_source(cursor, source_index: int, chunks: Iterator[Chunk]) -> dict[str, int]:
     """COPY one source's rows into the staging table; returns rows read per kind."""
     cursor.execute(f"ALTER TABLE {STAGE} ALTER COLUMN src SET DEFAULT {int(source_index)}")
-    stream = CopyStream(chunks)
-    cursor.copy_expert(f"COPY {STAGE} ({STAGE_COLUMNS}) FROM STDIN", stream, size=1 << 18)
-    if stream.failure is not None:
-        raise stream.failure
+    stream = StagedRows(chunks)
+    copy_in(cursor, f"COPY {STAGE} ({STAGE_COLUMNS}) FROM STDIN", stream)
     return stream.count
+
+
+@contextmanager
+def storing(source: Source) -> Iterator[None]:
+    """Name the source when PostgreSQL refuses one of its values (say, text where an id goes)."""
+    try:
+        yield
+    except psycopg2.DataError as error:
+        raise SourceError(source.path, f"a value cannot be stored: {first_line(error)}") from None

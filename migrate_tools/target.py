@@ -11,8 +11,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.pool import NullPool
 
-from twooter import MIGRATIONS_PATH
-from twooter.database import MIGRATION_LOCK_ID
+from twooter.schema import MIGRATION_LOCK_ID, MIGRATIONS_PATH
 
 from .errors import TargetError
 

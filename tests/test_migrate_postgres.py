@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import psycopg2
 import pytest
@@ -20,7 +23,7 @@ from migrate_tools.cli import main as cli_main
 from migrate_tools.errors import TargetError
 from migrate_tools.pipeline import migrate
 from migrate_tools.samples import make_samples
-from migrate_tools.samples.writers import write_minitwit_sqlite, write_snapshot, write_tsql_dump
+from migrate_tools.samples.writers import MINITWIT_SCHEMA, write_minitwit_sqlite, write_snapshot, write_tsql_dump
 from tests.servers import LiveServer, PostgresDatabase
 from tests.twooter_client import TwooterClient
 from twooter import create_app
@@ -29,12 +32,18 @@ from twooter.extensions import db
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def target():
+@contextmanager
+def empty_target() -> Iterator[str]:
     """An empty database of its own (no schema yet), dropped afterwards."""
     with PostgresDatabase.created() as database:
         # As an operator writes it: libpq's form, which psycopg2 also takes directly.
         yield sa.make_url(database.url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def target():
+    with empty_target() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -297,8 +306,10 @@ def _wait_for_the_load(target: str, process: subprocess.Popen, timeout: float = 
         with watcher.cursor() as cursor:
             while time.monotonic() < deadline:
                 assert process.poll() is None, process.stderr.read()
+                # Client backends only: autovacuum's ANALYZE of the rows loaded
+                # before also takes a transaction id, in the same database.
                 cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
                     "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()", (database,))
                 if cursor.fetchone()[0]:
                     return
@@ -308,20 +319,10 @@ def _wait_for_the_load(target: str, process: subprocess.Popen, timeout: float = 
     pytest.fail("the migration never began its load")
 
 
-@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
-def test_stopping_mid_load_leaves_the_target_unchanged(samples, target, tmp_path, stop):
-    migrate(samples[:1], target)
-    before = dump_target(target)
-    # A dump streams slowly enough (it is parsed statement by statement) that
-    # the signal lands mid-load however busy the machine is.
-    big = tmp_path / "big.sql"
-    users = [(i, f"user{i}", f"u{i}@x", "h") for i in range(1, 2001)]
-    start = datetime(2015, 1, 1, tzinfo=timezone.utc).timestamp()
-    messages = ((i, 1 + i % 2000, f"twoot number {i}", datetime.fromtimestamp(start + i, timezone.utc), 0)
-                for i in range(1, 40_001))
-    write_tsql_dump(big, users, [], messages, encoding="utf-8")
+def _stop_mid_load(target: str, stop: signal.Signals, *args: str) -> None:
+    """Run the command line, send `stop` once its load has begun, and check how it ended."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "migrate_tools", str(big), "--to", target, "--merge", "--quiet"],
+        [sys.executable, "-m", "migrate_tools", *args, "--to", target, "--quiet"],
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # A shell's background job ignores SIGINT, and so would the child (Python then
         # installs no KeyboardInterrupt handler): give it the default back.
@@ -335,12 +336,42 @@ def test_stopping_mid_load_leaves_the_target_unchanged(samples, target, tmp_path
         if process.poll() is None:
             process.kill()
     if stop == signal.SIGINT:
-        assert process.returncode == 130 and "nothing was committed" in stderr
+        assert process.returncode == 130 and "nothing was committed" in stderr, stderr
     else:
         assert process.returncode == -signal.SIGKILL
+
+
+def _numbered_twoots(count: int, users: int = 2000):
+    start = datetime(2015, 1, 1, tzinfo=timezone.utc).timestamp()
+    return ((i, 1 + i % users, f"twoot number {i}", datetime.fromtimestamp(start + i, timezone.utc), 0)
+            for i in range(1, count + 1))
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
+def test_stopping_mid_load_leaves_the_target_unchanged(samples, target, tmp_path, stop):
+    migrate(samples[:1], target)
+    before = dump_target(target)
+    # A dump streams slowly enough (it is parsed statement by statement) that
+    # the signal lands mid-load however busy the machine is.
+    big = tmp_path / "big.sql"
+    write_tsql_dump(big, [(i, f"user{i}", f"u{i}@x", "h") for i in range(1, 2001)], [], _numbered_twoots(40_000),
+                    encoding="utf-8")
+    _stop_mid_load(target, stop, str(big), "--merge")
     assert dump_target(target) == before
     report = migrate([big], target, merge=True)  # and a re-run succeeds
     assert report.ok and report.totals()["messages"].written == 40_000
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
+def test_stopping_a_direct_load_leaves_the_target_unchanged(target, tmp_path, stop):
+    # Large enough that the load outlasts the signal's way on a busy machine.
+    big = tmp_path / "big.db"
+    users = [(i, f"user{i}", f"u{i}@x", "h") for i in range(1, 2001)]
+    write_minitwit_sqlite(big, users, [(i, 1 + (i * 7) % 2000) for i in range(1, 2001)], _numbered_twoots(400_000))
+    _stop_mid_load(target, stop, str(big))
+    assert dump_target(target) == {"users": None, "messages": None, "follows": None}
+    report = migrate([big], target)
+    assert report.ok and report.method == "direct" and report.totals()["messages"].written == 400_000
 
 
 def _expected_messages(users, messages):
@@ -359,7 +390,8 @@ def _expected_messages(users, messages):
     return kept
 
 
-def test_message_copies_are_found_among_messages_sharing_a_time(target, tmp_path):
+@pytest.mark.parametrize("method", ["direct", "staged"])
+def test_message_copies_are_found_among_messages_sharing_a_time(target, tmp_path, method):
     # Copies need the same author (after matching usernames), text and time;
     # times repeat, are out of order, and some rows are skipped.
     at = [datetime(2020, 5, 1, 12, 0, s, tzinfo=timezone.utc) for s in range(4)]
@@ -381,18 +413,20 @@ def test_message_copies_are_found_among_messages_sharing_a_time(target, tmp_path
     ]
     source = tmp_path / "copies.db"
     write_minitwit_sqlite(source, users, [], messages)
-    report = migrate([source], target)
-    assert report.ok and report.committed
+    report = migrate([source], target, allow_direct=method == "direct")
+    assert report.ok and report.committed and report.method == method
     tally = report.totals()["messages"]
     assert (tally.read, tally.written, tally.merged, tally.skipped) == (
         13, 7, 4, {"empty_text": 1, "missing_author": 1})
     rows_ = query(target, "SELECT m.id, u.username, m.text, m.pub_date, m.flagged "
                           "FROM messages m JOIN users u ON u.id = m.author_id ORDER BY m.id")
-    assert [row[0] for row in rows_] == list(range(1, len(rows_) + 1))
+    # The direct path keeps the file's ids; the staged path numbers the rows it writes.
+    assert [row[0] for row in rows_] == ([1, 3, 4, 5, 9, 11, 12] if method == "direct" else list(range(1, 8)))
     assert [row[1:] for row in rows_] == _expected_messages(users, messages)
 
 
-def test_large_source_keeps_the_rule_when_copies_are_spread_out(target, tmp_path):
+@pytest.mark.parametrize("method", ["direct", "staged"])
+def test_large_source_keeps_the_rule_when_copies_are_spread_out(target, tmp_path, method):
     # Enough rows that the copies sit far apart in reading order and in time order.
     users = [(i, f"user{i}", f"u{i}@x", "h") for i in range(1, 51)]
     start = datetime(2016, 1, 1, tzinfo=timezone.utc).timestamp()
@@ -402,10 +436,115 @@ def test_large_source_keeps_the_rule_when_copies_are_spread_out(target, tmp_path
         messages.append((i, 1 + i % 50, f"twoot {i % 400}", moment, i % 13 == 0))
     source = tmp_path / "spread.db"
     write_minitwit_sqlite(source, users, [], messages)
-    report = migrate([source], target)
-    assert report.ok
+    report = migrate([source], target, allow_direct=method == "direct")
+    assert report.ok and report.method == method
     expected = _expected_messages(users, messages)
     assert report.totals()["messages"].merged == len(messages) - len(expected) > 0
     rows_ = query(target, "SELECT u.username, m.text, m.pub_date, m.flagged "
                           "FROM messages m JOIN users u ON u.id = m.author_id ORDER BY m.id")
     assert rows_ == expected
+
+
+# --- the direct path: one MiniTwit file into an empty target ---------------------
+
+def _tricky_minitwit(path: Path) -> None:
+    """A MiniTwit file with every rule at work: users skipped and matched by name,
+    unknown users, copies with other flags, odd values that must survive as they are."""
+    connection = sqlite3.connect(path)
+    connection.executescript(MINITWIT_SCHEMA.replace(" not null", ""))  # a laxer variant
+    connection.executemany("INSERT INTO user VALUES (?, ?, ?, ?)", [
+        (1, "alice", "a@x", "h1"), (2, "bob", "b@x", "h2"),
+        (4, "alice", "a2@x", "h3"),      # alice again: one user, her follows and messages merge
+        (5, "", "e@x", "h"),             # skipped: empty username
+        (6, "carol", "c@x", None),       # skipped: no password hash
+        (7, "dave", "d@x", "h"), (9, "erin", None, "h"),
+    ])
+    connection.executemany("INSERT INTO follower VALUES (?, ?)", [
+        (1, 2), (1, 2), (4, 2), (2, 1), (5, 1), (8, 1), (7, 9), (2, 7), (9, 9),
+    ])
+    at = int(datetime(2020, 5, 1, 12, tzinfo=timezone.utc).timestamp())
+    connection.executemany("INSERT INTO message VALUES (?, ?, ?, ?, ?)", [
+        (10, 1, 'say "hi", then\nleave', at, 0),
+        (11, 4, 'say "hi", then\nleave', at, 1),   # alice's copy under her other id, other flag
+        (12, 2, "back\\slash\ttab\r\nand 🐦 ünïcødé", at, None),
+        (13, 2, "back\\slash\ttab\r\nand 🐦 ünïcødé", at, 2),  # copy
+        (14, 2, "back\\slash\ttab\r\nand 🐦 ünïcødé", at + 1, 0),
+        (15, 7, "123", at, 0),                       # stored as a number (MiniTwit's `string`)
+        (16, 7, "before 1970", -86400 * 365, 0),
+        (17, 7, "", at, 0), (18, 7, None, at, 0),    # skipped: empty text
+        (19, 7, "no time", None, 0),                 # skipped: missing time
+        (20, 8, "nobody", at, 0), (21, 5, "skipped author", at, 0),  # skipped: missing author
+        (25, 9, "last", at + 2, 1),
+    ])
+    connection.commit()
+    connection.close()
+
+
+def _by_names(url: str) -> dict[str, list[tuple]]:
+    """The target's rows with users named instead of numbered (ids may differ between paths)."""
+    return {
+        "users": query(url, "SELECT username, email, pw_hash, is_admin FROM users ORDER BY username"),
+        "follows": query(url, "SELECT a.username, b.username FROM follows f JOIN users a ON a.id = f.follower_id "
+                              "JOIN users b ON b.id = f.followed_id ORDER BY 1, 2"),
+        "messages": query(url, "SELECT u.username, m.text, m.pub_date, m.flagged FROM messages m "
+                               "JOIN users u ON u.id = m.author_id ORDER BY m.pub_date, u.username, m.text"),
+    }
+
+
+def test_direct_and_staged_paths_agree_on_every_rule(target, tmp_path):
+    source = tmp_path / "tricky.db"
+    _tricky_minitwit(source)
+    direct = migrate([source], target)
+    with empty_target() as other:
+        staged = migrate([source], other, allow_direct=False)
+        staged_rows = _by_names(other)
+    assert (direct.method, staged.method) == ("direct", "staged")
+    assert direct.ok and staged.ok and direct.committed
+    assert totals(direct) == totals(staged)
+    assert totals(direct)["messages"] == (13, 6, 2, {"empty_text": 2, "missing_time": 1, "missing_author": 2}, {})
+    assert totals(direct)["follows"] == (9, 5, 2, {"missing_user": 2}, {})
+    assert _by_names(target) == staged_rows
+    texts = [row[1] for row in staged_rows["messages"]]
+    assert "back\\slash\ttab\r\nand 🐦 ünïcødé" in texts and 'say "hi", then\nleave' in texts and "123" in texts
+    # The direct path keeps the file's message ids.
+    assert [row[0] for row in query(target, "SELECT id FROM messages ORDER BY id")] == [10, 12, 14, 15, 16, 25]
+
+
+def test_direct_path_verification_catches_a_changed_row(target, tmp_path):
+    """A trigger on the (empty) target rewrites text: the read-back differs, nothing is committed."""
+    empty = tmp_path / "empty.db"
+    write_minitwit_sqlite(empty, [], [], [])
+    assert migrate([empty], target).method == "direct"  # the schema, no rows
+    with psycopg2.connect(target) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN IF NEW.id = 16 THEN NEW.text := upper(NEW.text); END IF; RETURN NEW; END $$;"
+            "CREATE TRIGGER shout BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION shout()"
+        )
+    connection.close()
+    source = tmp_path / "tricky.db"
+    _tricky_minitwit(source)
+    report = migrate([source], target)
+    assert report.method == "direct" and not report.ok and not report.committed
+    assert not report.verification["messages"].ok
+    assert all(check.ok for name, check in report.verification.items() if name != "messages")
+    assert query(target, "SELECT count(*) FROM messages") == [(0,)]
+
+
+def test_files_the_direct_path_cannot_carry_take_the_staged_path(target, tmp_path):
+    source = tmp_path / "fraction.db"
+    _tricky_minitwit(source)
+    with sqlite3.connect(source) as connection:  # a time with a fraction of a second
+        connection.execute("UPDATE message SET pub_date = pub_date + 0.25 WHERE message_id = 25")
+    connection.close()
+    report = migrate([source], target)
+    assert report.method == "staged" and report.ok
+    assert query(target, "SELECT pub_date FROM messages WHERE text = 'last'")[0][0].microsecond == 250000
+
+
+def test_the_direct_path_is_for_one_file_into_an_empty_target(samples, target, tmp_path):
+    minitwit = next(path for path in samples if path.suffix == ".sqlite")
+    assert migrate([minitwit], target).method == "direct"
+    assert migrate([minitwit], target, merge=True).method == "staged"  # the target holds rows now
+    with empty_target() as other:
+        assert migrate([minitwit, minitwit], other).method == "staged"

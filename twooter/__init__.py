@@ -1,56 +1,21 @@
-"""Twooter: a MiniTwit-family microblog."""
+"""Twooter: a MiniTwit-family microblog.
+
+Importing the package loads nothing heavy: tools such as migrate_tools use
+its light modules (the schema's paths and lock, the snapshot format) without
+Flask. `create_app` is loaded on first use.
+"""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from .schema import MIGRATIONS_PATH
 
-from . import auth, crossorigin, database, errors, logs, simapi, timelines
-from .logs import viewer as log_viewer
-from .config import (
-    PROJECT_ROOT,
-    instance_path,
-    load_or_create_secret_key,
-    settings_from_environment,
-)
-from .extensions import db, migrate
-
-MIGRATIONS_PATH = PROJECT_ROOT / "migrations"
+__all__ = ["MIGRATIONS_PATH", "create_app"]
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the app from the environment; `test_config` overrides any setting.
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from .app import create_app
 
-    `INSTANCE_PATH` in `test_config` chooses the instance folder, so that
-    several apps with their own data can live in one process.
-    """
-    overrides = dict(test_config or {})
-    folder = Path(overrides.pop("INSTANCE_PATH", None) or instance_path()).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    app = Flask(
-        __name__,
-        instance_path=str(folder),
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
-    )
-    app.config.from_mapping(settings_from_environment(folder))
-    app.config.update(overrides)
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = load_or_create_secret_key(folder)
-    app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS", database.engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
-    )
-
-    logs.init_app(app)
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_PATH))
-    database.init_app(app)
-    crossorigin.init_app(app)
-
-    app.register_blueprint(errors.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(log_viewer.bp)
-    app.register_blueprint(timelines.bp)
-    app.register_blueprint(simapi.bp)
-    return app
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from .extensions import db
 from .routing import request_changes_state
+from .schema import MIGRATION_LOCK_ID
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _HOLDS_WRITER_TURN = "twooter.holds_writer_turn"
@@ -78,10 +79,6 @@ def init_app(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
-
-
-# Any fixed number works; it only has to be the same for every instance.
-MIGRATION_LOCK_ID = 0x7477_6F6F
 
 
 def upgrade_to_latest(app: Flask) -> None:

@@ -6,51 +6,19 @@ line as they are fetched, so memory stays flat however large the database.
 """
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
-from typing import IO, Iterable
+from typing import IO
 
 from sqlalchemy import select
 
 from .extensions import db
 from .models import Follow, Message, User
+from .snapshot import iso_utc, write_document
 
-SNAPSHOT_FORMAT = "twooter-snapshot"
-SNAPSHOT_VERSION = 1
 FETCH_BATCH = 2_000
-
-
-def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _write_array(out: IO[str], name: str, items: Iterable[dict], last: bool) -> int:
-    out.write(f' "{name}": [')
-    count = 0
-    for item in items:
-        out.write(",\n  " if count else "\n  ")
-        out.write(json.dumps(item, ensure_ascii=False))
-        count += 1
-    out.write("\n ]" if count else "]")
-    out.write("\n" if last else ",\n")
-    return count
 
 
 def _streamed(statement):
     return db.session.execute(statement.execution_options(yield_per=FETCH_BATCH))
-
-
-def write_document(out: IO[str], users: Iterable[dict], follows: Iterable[dict],
-                   messages: Iterable[dict], exported_at: datetime | None = None) -> dict[str, int]:
-    """Write a snapshot from row dictionaries (as the format documents them)."""
-    out.write("{\n")
-    out.write(f' "format": "{SNAPSHOT_FORMAT}",\n "version": {SNAPSHOT_VERSION},\n')
-    out.write(f' "exported_at": "{iso_utc(exported_at or datetime.now(timezone.utc))}",\n')
-    counts = {"users": _write_array(out, "users", users, last=False)}
-    counts["follows"] = _write_array(out, "follows", follows, last=False)
-    counts["messages"] = _write_array(out, "messages", messages, last=True)
-    out.write("}\n")
-    return counts
 
 
 def write_snapshot(out: IO[str]) -> dict[str, int]:

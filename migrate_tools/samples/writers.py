@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from twooter.export import iso_utc, write_document
+from twooter.snapshot import iso_utc, write_document
 
 # The original MiniTwit schema.sql, as its SQLite databases have it.
 MINITWIT_SCHEMA = """

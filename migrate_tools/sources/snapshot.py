@@ -11,7 +11,7 @@ from typing import Iterator
 
 import ijson
 
-from twooter.export import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
+from twooter.snapshot import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 
 from .. import rows
 from ..errors import SourceError

@@ -6,6 +6,7 @@ writing (WAL mode) still yields one consistent picture of its data.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -19,9 +20,9 @@ MINITWIT_TABLES = {"user", "follower", "message"}
 TWOOTER_TABLES = {"users", "follows", "messages"}
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, shared: bool = False) -> sqlite3.Connection:
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=not shared)
         connection.isolation_level = None
         connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as error:
@@ -64,32 +65,47 @@ class _SqliteSource(Source):
         """(target table, kind, source table, SELECT of one COPY line per row) in reading order."""
         raise NotImplementedError
 
-    def chunks(self, progress: ProgressCallback) -> Iterator[Chunk]:
-        connection = _connect(self.path)
+    @contextmanager
+    def reading(self, checked: bool = True) -> Iterator[sqlite3.Connection]:
+        """The file in one read transaction (every table is read from the same snapshot),
+        checked unless the caller checks more strictly itself.
+
+        The connection may be handed to one other thread at a time.
+        """
+        connection = _connect(self.path, shared=True)
         try:
-            # One read transaction: every table is read from the same snapshot.
             connection.execute("BEGIN")
-            self._checks(connection)
-            # The COPY lines arrive as bytes in the file's text encoding: only
-            # UTF-16 files (rare) need decoding before they go to PostgreSQL.
-            encoding = connection.execute("PRAGMA encoding").fetchone()[0]
-            codec = None if encoding == "UTF-8" else encoding.lower()
-            queries = self._queries(connection)
-            for table, _, source_table, _ in queries:
-                progress(table, 0, 0, connection.execute(f'SELECT count(*) FROM "{source_table}"').fetchone()[0])
-            for table, kind, _, query in queries:
-                done = 0
-                cursor = connection.execute(query)
-                while batch := cursor.fetchmany(CHUNK_ROWS):
-                    yield kind, [line if codec is None else line.decode(codec) for (line,) in batch]
-                    done += len(batch)
-                    progress(table, done, done, None)
-                progress(table, done, done, None)
+            if checked:
+                self._checks(connection)
+            yield connection
             connection.execute("COMMIT")
         except sqlite3.DatabaseError as error:
             raise SourceError(self.path, f"cannot read the database: {error}") from None
         finally:
             connection.close()
+
+    def chunks(self, progress: ProgressCallback) -> Iterator[Chunk]:
+        with self.reading() as connection:
+            yield from self.chunks_from(connection, progress)
+
+    def chunks_from(self, connection: sqlite3.Connection, progress: ProgressCallback,
+                    kinds: str = rows.USER + rows.FOLLOW + rows.MESSAGE) -> Iterator[Chunk]:
+        """The rows of the given kinds, read through a connection from reading()."""
+        # The COPY lines arrive as bytes in the file's text encoding: only
+        # UTF-16 files (rare) need decoding before they go to PostgreSQL.
+        encoding = connection.execute("PRAGMA encoding").fetchone()[0]
+        codec = None if encoding == "UTF-8" else encoding.lower()
+        queries = [query for query in self._queries(connection) if query[1] in kinds]
+        for table, _, source_table, _ in queries:
+            progress(table, 0, 0, connection.execute(f'SELECT count(*) FROM "{source_table}"').fetchone()[0])
+        for table, kind, _, query in queries:
+            done = 0
+            cursor = connection.execute(query)
+            while batch := cursor.fetchmany(CHUNK_ROWS):
+                yield kind, [line if codec is None else line.decode(codec) for (line,) in batch]
+                done += len(batch)
+                progress(table, done, done, None)
+            progress(table, done, done, None)
 
     def _first_bad(self, connection, table: str, key: str, column: str, condition: str) -> None:
         bad = connection.execute(

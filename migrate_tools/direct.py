@@ -1,0 +1,306 @@
+"""One original-MiniTwit SQLite file into an empty target, straight into the app's tables.
+
+The staged path copies every row twice, into a staging table and then into
+the app's table, so that any mix of sources and targets merges by one plan.
+The commonest migration is simpler: one MiniTwit file into a new database.
+Then only users are staged and planned (they are few, and carry the merge
+rules); follows and messages go by COPY straight from SQLite queries that
+map authors through the plan's user map and leave out the rows the rules
+skip, and the copies the rules merge are deleted afterwards. The rules and
+the report are the staged path's; message ids are the file's own (unique
+there, and an empty target has none to clash with).
+
+Verification compares what was sent with what is there. Each COPY line's
+hash is summed while sending; afterwards the tables are read back by COPY
+in the same format and summed the same way, and the merged copies, read
+back by the DELETE that removes them, are subtracted. The hash is Python's
+own for bytes (SipHash, keyed afresh for each run: sums compare within one
+run only). The user map is checked against the file's usernames.
+"""
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+
+from . import plan, rows, staging, verify
+from .progress import Quiet
+from .report import Report, SourceReport
+from .sources import Source
+from .sources.base import CHUNK_ROWS
+from .sources.sqlite import MiniTwitSqliteSource
+
+# PostgreSQL's `integer` ids, and the years both SQLite's datetime() and
+# PostgreSQL's output write as four plain digits (0001–9999).
+LARGEST_ID = 2**31 - 1
+EARLIEST, LATEST = -62135596800, 253402300799
+
+# The session renders times as the lines do: '2012-01-01 00:00:37+00'.
+SESSION = ("SET TIME ZONE 'UTC'", "SET DateStyle = 'ISO, YMD'")
+
+# The queries below name source users through {user:column} fields, which
+# UserIds fills in: a join with the plan's map, or, when the plan kept the
+# file's ids 1..n as they were, a range check (the common case, and cheaper).
+#
+# Follows and messages whose users the plan kept, as COPY lines in the
+# formats the read-back gives. A message is kept when the staged plan would
+# not skip it (see plan.MESSAGES): known author, non-empty text, a time.
+FOLLOW_LINES = """
+SELECT CAST(printf('%d\t%d\n', {user:f.who_id}, {user:f.whom_id}) AS BLOB)
+FROM follower f {joins} WHERE {known}
+ORDER BY f.rowid
+"""
+MESSAGE_LINES = """
+SELECT CAST(printf('%d,%d,"%w",%s+00,%s\n', m.message_id, {user:m.author_id}, m.text,
+                   datetime(m.pub_date, 'unixepoch'), CASE WHEN m.flagged != 0 THEN 't' ELSE 'f' END) AS BLOB)
+FROM message m {joins} WHERE {known} AND m.text <> '' AND m.pub_date IS NOT NULL
+ORDER BY m.message_id
+"""
+WRITE_FOLLOWS = "COPY follows (follower_id, followed_id) FROM STDIN"
+WRITE_MESSAGES = "COPY messages (id, author_id, text, pub_date, flagged) FROM STDIN (FORMAT csv)"
+READ_FOLLOWS = "COPY (SELECT follower_id, followed_id FROM follows) TO STDOUT"
+READ_MESSAGES = ("COPY (SELECT id, author_id, text, pub_date, flagged FROM messages) "
+                 "TO STDOUT (FORMAT csv, FORCE_QUOTE (text))")
+
+# Why rows were left out, with the staged plan's precedence of reasons
+# (asked only when some were). The map's join, so unknown users show.
+FOLLOW_SKIPS = """
+SELECT 'skipped:missing_user', count(*)
+FROM follower f LEFT JOIN umap a ON a.sid = f.who_id LEFT JOIN umap b ON b.sid = f.whom_id
+WHERE a.uid IS NULL OR b.uid IS NULL
+"""
+MESSAGE_SKIPS = """
+SELECT CASE WHEN u.uid IS NULL THEN 'skipped:missing_author'
+            WHEN m.text IS NULL OR m.text = '' THEN 'skipped:empty_text'
+            ELSE 'skipped:missing_time' END, count(*)
+FROM message m LEFT JOIN umap u ON u.sid = m.author_id
+WHERE u.uid IS NULL OR m.text IS NULL OR m.text = '' OR m.pub_date IS NULL
+GROUP BY 1
+"""
+# The file's own username for every user id the map hands out.
+MAPPED_NAMES = "SELECT DISTINCT u.uid, CAST(s.username AS TEXT) FROM umap u JOIN user s ON s.user_id = u.sid"
+
+# Copies: the follows sent more than once, and the (author, time) pairs more
+# than one sent message has (copies share them), as COPY lines. Both are
+# usually few; when no two sent messages share a time at all, there are no
+# copies, and a set of the times tells that sooner than grouping does.
+REPEATED_FOLLOWS = """
+SELECT CAST(printf('%d\t%d\n', {user:f.who_id}, {user:f.whom_id}) AS BLOB)
+FROM follower f {joins} WHERE {known}
+GROUP BY 1 HAVING count(*) > 1
+"""
+SENT_TIMES = """
+SELECT m.pub_date FROM message m {joins} WHERE {known} AND m.text <> '' AND m.pub_date IS NOT NULL
+"""
+SHARED_TIMES = """
+SELECT CAST(printf('%d\t%s+00\n', {user:m.author_id}, datetime(m.pub_date, 'unixepoch')) AS BLOB)
+FROM message m {joins} WHERE {known} AND m.text <> '' AND m.pub_date IS NOT NULL
+GROUP BY 1 HAVING count(*) > 1
+"""
+
+# Later copies go, the first (in the file's order) stays.
+REPEATED_FOLLOWS_TABLE = "CREATE TEMP TABLE repeated_follows (follower_id integer, followed_id integer) ON COMMIT DROP"
+DELETE_FOLLOW_COPIES = """
+COPY (
+    DELETE FROM follows f USING (
+        SELECT follower_id, followed_id, min(f.ctid) AS first
+        FROM follows f JOIN repeated_follows USING (follower_id, followed_id) GROUP BY 1, 2
+    ) c
+    WHERE f.follower_id = c.follower_id AND f.followed_id = c.followed_id AND f.ctid <> c.first
+    RETURNING f.follower_id, f.followed_id
+) TO STDOUT
+"""
+SHARED_TIMES_TABLE = "CREATE TEMP TABLE shared_times (author_id integer, pub_date timestamptz) ON COMMIT DROP"
+DELETE_MESSAGE_COPIES = """
+COPY (
+    DELETE FROM messages m USING (
+        SELECT id FROM (
+            SELECT id, row_number() OVER (PARTITION BY author_id, pub_date, text COLLATE "C" ORDER BY id) AS copy
+            FROM messages WHERE (author_id, pub_date) IN (SELECT author_id, pub_date FROM shared_times)
+        ) numbered WHERE copy > 1
+    ) c
+    WHERE m.id = c.id
+    RETURNING m.id, m.author_id, m.text, m.pub_date, m.flagged
+) TO STDOUT (FORMAT csv, FORCE_QUOTE (text))
+"""
+
+
+class UserIds:
+    """How the queries above turn a source user id into the target's, or leave the row out."""
+
+    def __init__(self, connection: sqlite3.Connection, user_map: list[tuple[int, int]]):
+        connection.execute("CREATE TEMP TABLE umap (sid INTEGER PRIMARY KEY, uid INTEGER NOT NULL)")
+        connection.executemany("INSERT INTO umap VALUES (?, ?)", user_map)
+        # The plan kept ids 1..n unchanged: then a user is known when its id is in that range.
+        self.kept_up_to = len(user_map) if all(sid == uid for sid, uid in user_map) and (
+            not user_map or (min(user_map)[0] == 1 and max(user_map)[0] == len(user_map))) else None
+
+    def sql(self, query: str) -> str:
+        columns = re.findall(r"\{user:([\w.]+)\}", query)
+        if self.kept_up_to is not None:
+            # typeof(): a REAL such as 1.5 is in range but names no user, as the join would say.
+            known = " AND ".join(f"typeof({c}) = 'integer' AND {c} BETWEEN 1 AND {self.kept_up_to}"
+                                 for c in columns) or "1"
+            query = query.replace("{joins}", "")
+        else:
+            aliases = {c: f"map{i}" for i, c in enumerate(columns)}
+            joins = " ".join(f"JOIN umap {a} ON {a}.sid = {c}" for c, a in aliases.items())
+            query = query.replace("{joins}", joins)
+            known = "1"
+            for column, alias in aliases.items():
+                query = query.replace(f"{{user:{column}}}", f"{alias}.uid")
+        query = query.replace("{known}", known)
+        return re.sub(r"\{user:([\w.]+)\}", r"\1", query)
+
+
+def applies(sources: list[Source], target_counts: dict[str, int]) -> bool:
+    """Worth trying: a lone MiniTwit file and an empty target (fits() has the last word)."""
+    return (len(sources) == 1 and isinstance(sources[0], MiniTwitSqliteSource)
+            and not any(target_counts.values()))
+
+
+def fits(connection: sqlite3.Connection) -> bool:
+    """Whether the lines above carry this file exactly; otherwise the staged path takes it."""
+    if connection.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":
+        return False
+    # message_id must be the rowid (unique, never NULL), as MiniTwit declares it.
+    declared = {row[1]: (row[2].upper(), row[5]) for row in connection.execute("PRAGMA table_info(message)")}
+    if declared.get("message_id") != ("INTEGER", 1):
+        return False
+    low, high, odd_times = connection.execute(
+        f"SELECT min(message_id), max(message_id), "
+        f"count(*) FILTER (WHERE pub_date IS NOT NULL AND (typeof(pub_date) <> 'integer' "
+        f"OR pub_date NOT BETWEEN {EARLIEST} AND {LATEST})) FROM message").fetchone()
+    return odd_times == 0 and (low is None or (low >= 1 and high <= LARGEST_ID))
+
+
+class SentLines(staging.CopyStream):
+    """A query's COPY lines for copy_expert, counted and hash-summed on the way."""
+
+    def __init__(self, cursor: sqlite3.Cursor, progress, table: str):
+        self.cursor, self.progress, self.table = cursor, progress, table
+        self.rows = self.total = 0
+
+    def next_data(self) -> bytes:
+        lines = [line for (line,) in self.cursor.fetchmany(CHUNK_ROWS)]
+        self.rows += len(lines)
+        self.total += sum(map(hash, lines))
+        self.progress(self.table, self.rows, self.rows, None)
+        return b"".join(lines)
+
+
+class ReadBack:
+    """A file for copy_expert's output: counts and hash-sums the rows (one write each)."""
+
+    def __init__(self):
+        self.rows = self.total = 0
+
+    def write(self, row: bytes) -> None:
+        self.rows += 1
+        self.total += hash(row)
+
+
+def _read_back(cursor, statement: str) -> ReadBack:
+    received = ReadBack()
+    cursor.copy_expert(statement, received, size=1 << 18)
+    return received
+
+
+def _source_facts(connection: sqlite3.Connection, users: UserIds, sent: dict[str, SentLines]) -> dict:
+    """What the file says, asked while PostgreSQL works: rows per table and why some were
+    not sent, the mapped users' names, and the (author, time) pairs copies may share."""
+    facts = {}
+    for table, source_table, skips in (("follows", "follower", FOLLOW_SKIPS), ("messages", "message", MESSAGE_SKIPS)):
+        read = connection.execute(f'SELECT count(*) FROM "{source_table}"').fetchone()[0]
+        facts[table] = (read, dict(connection.execute(skips).fetchall()) if read != sent[table].rows else {})
+    facts["names"] = connection.execute(MAPPED_NAMES).fetchall()
+    times = [moment for (moment,) in connection.execute(users.sql(SENT_TIMES))]
+    facts["shared times"] = _lines(connection, users.sql(SHARED_TIMES)) if len(set(times)) < len(times) else []
+    return facts
+
+
+def _lines(connection: sqlite3.Connection, query: str) -> list[bytes]:
+    return [line for (line,) in connection.execute(query)]
+
+
+def _tally(skipped: dict[str, int], sent: int, merged: int) -> plan.TableTally:
+    tally = plan.TableTally(read=sent + sum(skipped.values()), written=sent - merged, merged=merged)
+    for fate, count in skipped.items():
+        tally.add_fate(fate, count)
+    return tally
+
+
+def _delete_copies(cursor, table: str, keys: list[bytes], create: str, delete: str) -> ReadBack:
+    """Delete the later copies among the rows with these keys; returns them as read back."""
+    if not keys:
+        return ReadBack()
+    cursor.execute(create)
+    cursor.copy_expert(f"COPY {table} FROM STDIN", io.BytesIO(b"".join(keys)))
+    cursor.execute(f"ANALYZE {table}")
+    return _read_back(cursor, delete)
+
+
+def _table_check(sent: SentLines, merged: ReadBack, there: ReadBack) -> verify.Check:
+    return verify.Check(sent.rows - merged.rows, there.rows, sent.total - merged.total, there.total)
+
+
+def _names_check(cursor, names: list[tuple[int, str]]) -> verify.Check:
+    """Every mapped user id belongs, in the target, to the file's user of that name."""
+    cursor.execute("SELECT id, username FROM users")
+    target = dict(cursor.fetchall())
+    return verify.Check(len(names), sum(target.get(uid) == name for uid, name in names))
+
+
+def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) -> bool:
+    """Load the file as described above; False (nothing done) when it does not fit()."""
+    with source.reading(checked=False) as connection:
+        if not fits(connection):  # implies the source's own checks
+            return False
+        for setting in SESSION:
+            cursor.execute(setting)
+        progress.source(source.describe())
+        with staging.storing(source):
+            counts = staging.copy_source(cursor, 0, source.chunks_from(connection, progress.update, rows.USER))
+        report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored))
+        progress.phase("planning users, writing follows and messages")
+        user_tallies, planned_users = plan.plan_users(cursor)
+        cursor.execute("SELECT sid, user_id FROM plan_user_map WHERE src = 0 ORDER BY sid")
+        users = UserIds(connection, cursor.fetchall())
+        rebuild = {table: plan.set_aside_indexes(cursor, table) for table in ("follows", "messages")}
+        sent = {}
+        for table, query, copy in (("follows", FOLLOW_LINES, WRITE_FOLLOWS),
+                                   ("messages", MESSAGE_LINES, WRITE_MESSAGES)):
+            sent[table] = SentLines(connection.execute(users.sql(query)), progress.update, table)
+            with staging.storing(source):
+                staging.copy_in(cursor, copy, sent[table])
+        # The file's side of the account comes from SQLite while PostgreSQL
+        # builds keys and indexes.
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            repeated = worker.submit(_lines, connection, users.sql(REPEATED_FOLLOWS))
+            asked = worker.submit(_source_facts, connection, users, sent)
+            plan.rebuild(cursor, rebuild["messages"])
+            merged = {"follows": _delete_copies(cursor, "repeated_follows", repeated.result(),
+                                                REPEATED_FOLLOWS_TABLE, DELETE_FOLLOW_COPIES)}
+            plan.rebuild(cursor, rebuild["follows"])
+            facts = asked.result()
+        merged["messages"] = _delete_copies(cursor, "shared_times", facts["shared times"],
+                                            SHARED_TIMES_TABLE, DELETE_MESSAGE_COPIES)
+        there = {"follows": _read_back(cursor, READ_FOLLOWS), "messages": _read_back(cursor, READ_MESSAGES)}
+        plan.reset_sequences(cursor)
+    source_report = report.sources[0]
+    source_report.tables["users"] = user_tallies.get(0, plan.TableTally())
+    source_report.read_check = {"users": verify.Check(counts[rows.USER], source_report.tables["users"].read)}
+    for table in ("follows", "messages"):
+        read, skipped = facts[table]
+        source_report.tables[table] = _tally(skipped, sent[table].rows, merged[table].rows)
+        # Rows the file holds against rows sent or skipped for a reason.
+        source_report.read_check[table] = verify.Check(read, source_report.tables[table].read)
+    users_now = verify.target_content(cursor, ("users",))["users"]
+    report.verification = {
+        "users": verify.Check(planned_users[0], users_now[0], planned_users[1], users_now[1]),
+        "follows": _table_check(sent["follows"], merged["follows"], there["follows"]),
+        "messages": _table_check(sent["messages"], merged["messages"], there["messages"]),
+        "user map": _names_check(cursor, facts["names"]),
+    }
+    return True
