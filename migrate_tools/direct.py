@@ -20,6 +20,7 @@ run only). The user map is checked against the file's usernames.
 from __future__ import annotations
 
 import io
+import operator
 import re
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -78,20 +79,26 @@ FROM message m LEFT JOIN umap u ON u.sid = m.author_id
 WHERE u.uid IS NULL OR m.text IS NULL OR m.text = '' OR m.pub_date IS NULL
 GROUP BY 1
 """
-# The file's own username for every user id the map hands out.
-MAPPED_NAMES = "SELECT DISTINCT u.uid, CAST(s.username AS TEXT) FROM umap u JOIN user s ON s.user_id = u.sid"
+# Each user id the map hands out with the file's username for it, as the
+# target's users read back: one line per user there, if the map is right.
+MAPPED_NAMES = """
+SELECT DISTINCT CAST(printf('%d,"%w"\n', {user:s.user_id}, s.username) AS BLOB) FROM user s {joins} WHERE {known}
+"""
+READ_NAMES = "COPY (SELECT id, username FROM users) TO STDOUT (FORMAT csv, FORCE_QUOTE (username))"
 
 # Copies: the follows sent more than once, and the (author, time) pairs more
 # than one sent message has (copies share them), as COPY lines. Both are
-# usually few; when no two sent messages share a time at all, there are no
-# copies, and a set of the times tells that sooner than grouping does.
+# usually few, and usually found sooner in the file's own ids: while the
+# plan matches users, SQLite finds the follow rows the file holds twice and
+# whether its times only grow in its own order (as they are written, and
+# then no two messages share one). Mapping can only add copies when it
+# merges users, so the file's answers stand when the plan kept its ids.
+REPEATED_PAIRS = "SELECT who_id, whom_id FROM follower GROUP BY 1, 2 HAVING count(*) > 1"
+TIMES = "SELECT pub_date FROM message WHERE pub_date IS NOT NULL ORDER BY message_id"
 REPEATED_FOLLOWS = """
 SELECT CAST(printf('%d\t%d\n', {user:f.who_id}, {user:f.whom_id}) AS BLOB)
 FROM follower f {joins} WHERE {known}
 GROUP BY 1 HAVING count(*) > 1
-"""
-SENT_TIMES = """
-SELECT m.pub_date FROM message m {joins} WHERE {known} AND m.text <> '' AND m.pub_date IS NOT NULL
 """
 SHARED_TIMES = """
 SELECT CAST(printf('%d\t%s+00\n', {user:m.author_id}, datetime(m.pub_date, 'unixepoch')) AS BLOB)
@@ -129,12 +136,21 @@ COPY (
 class UserIds:
     """How the queries above turn a source user id into the target's, or leave the row out."""
 
-    def __init__(self, connection: sqlite3.Connection, user_map: list[tuple[int, int]]):
-        connection.execute("CREATE TEMP TABLE umap (sid INTEGER PRIMARY KEY, uid INTEGER NOT NULL)")
-        connection.executemany("INSERT INTO umap VALUES (?, ?)", user_map)
+    def __init__(self, connection: sqlite3.Connection, cursor):
+        """The map of source 0 from the plan (plan_user_map), streamed into the file's connection."""
+        cursor.execute("SELECT count(*), min(sid), max(sid), count(*) FILTER (WHERE sid <> user_id) "
+                       "FROM plan_user_map WHERE src = 0")
+        users, lowest, highest, moved = cursor.fetchone()
         # The plan kept ids 1..n unchanged: then a user is known when its id is in that range.
-        self.kept_up_to = len(user_map) if all(sid == uid for sid, uid in user_map) and (
-            not user_map or (min(user_map)[0] == 1 and max(user_map)[0] == len(user_map))) else None
+        self.kept_up_to = users if moved == 0 and (users == 0 or (lowest, highest) == (1, users)) else None
+        connection.execute("CREATE TEMP TABLE umap (sid INTEGER PRIMARY KEY, uid INTEGER NOT NULL)")
+        cursor.execute("SELECT sid, user_id FROM plan_user_map WHERE src = 0")
+        while batch := cursor.fetchmany(CHUNK_ROWS):
+            connection.executemany("INSERT INTO umap VALUES (?, ?)", batch)
+
+    def keeps(self, source_id) -> bool:
+        """For a plan that kept the ids 1..n: whether the id names one of them (as in sql())."""
+        return type(source_id) is int and 1 <= source_id <= self.kept_up_to
 
     def sql(self, query: str) -> str:
         columns = re.findall(r"\{user:([\w.]+)\}", query)
@@ -200,6 +216,15 @@ class ReadBack:
         self.rows += 1
         self.total += hash(row)
 
+    @classmethod
+    def of(cls, cursor: sqlite3.Cursor) -> "ReadBack":
+        """The same account of a query's lines on the file's side."""
+        summed = cls()
+        while lines := [line for (line,) in cursor.fetchmany(CHUNK_ROWS)]:
+            summed.rows += len(lines)
+            summed.total += sum(map(hash, lines))
+        return summed
+
 
 def _read_back(cursor, statement: str) -> ReadBack:
     received = ReadBack()
@@ -207,17 +232,41 @@ def _read_back(cursor, statement: str) -> ReadBack:
     return received
 
 
-def _source_facts(connection: sqlite3.Connection, users: UserIds, sent: dict[str, SentLines]) -> dict:
+def _file_facts(connection: sqlite3.Connection) -> dict:
+    """What the file tells in its own ids (see REPEATED_PAIRS), asked while the plan runs."""
+    return {"repeated pairs": connection.execute(REPEATED_PAIRS).fetchall(),
+            "times grow": _always_growing(connection.execute(TIMES))}
+
+
+def _repeated_follows(connection: sqlite3.Connection, users: UserIds, file_facts: dict) -> list[bytes]:
+    if users.kept_up_to is None:
+        return _lines(connection, users.sql(REPEATED_FOLLOWS))
+    return [b"%d\t%d\n" % pair for pair in file_facts["repeated pairs"] if all(map(users.keeps, pair))]
+
+
+def _source_facts(connection: sqlite3.Connection, users: UserIds, sent: dict[str, SentLines],
+                  file_facts: dict) -> dict:
     """What the file says, asked while PostgreSQL works: rows per table and why some were
     not sent, the mapped users' names, and the (author, time) pairs copies may share."""
     facts = {}
     for table, source_table, skips in (("follows", "follower", FOLLOW_SKIPS), ("messages", "message", MESSAGE_SKIPS)):
         read = connection.execute(f'SELECT count(*) FROM "{source_table}"').fetchone()[0]
         facts[table] = (read, dict(connection.execute(skips).fetchall()) if read != sent[table].rows else {})
-    facts["names"] = connection.execute(MAPPED_NAMES).fetchall()
-    times = [moment for (moment,) in connection.execute(users.sql(SENT_TIMES))]
-    facts["shared times"] = _lines(connection, users.sql(SHARED_TIMES)) if len(set(times)) < len(times) else []
+    facts["names"] = ReadBack.of(connection.execute(users.sql(MAPPED_NAMES)))
+    shared = not file_facts["times grow"] or users.kept_up_to is None
+    facts["shared times"] = _lines(connection, users.sql(SHARED_TIMES)) if shared else []
     return facts
+
+
+def _always_growing(cursor: sqlite3.Cursor) -> bool:
+    previous = None
+    while batch := [moment for (moment,) in cursor.fetchmany(CHUNK_ROWS)]:
+        if previous is not None and batch[0] <= previous:
+            return False
+        if not all(map(operator.lt, batch, batch[1:])):
+            return False
+        previous = batch[-1]
+    return True
 
 
 def _lines(connection: sqlite3.Connection, query: str) -> list[bytes]:
@@ -245,11 +294,10 @@ def _table_check(sent: SentLines, merged: ReadBack, there: ReadBack) -> verify.C
     return verify.Check(sent.rows - merged.rows, there.rows, sent.total - merged.total, there.total)
 
 
-def _names_check(cursor, names: list[tuple[int, str]]) -> verify.Check:
+def _names_check(cursor, names: ReadBack) -> verify.Check:
     """Every mapped user id belongs, in the target, to the file's user of that name."""
-    cursor.execute("SELECT id, username FROM users")
-    target = dict(cursor.fetchall())
-    return verify.Check(len(names), sum(target.get(uid) == name for uid, name in names))
+    there = _read_back(cursor, READ_NAMES)
+    return verify.Check(names.rows, there.rows, names.total, there.total)
 
 
 def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) -> bool:
@@ -264,21 +312,21 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
             counts = staging.copy_source(cursor, 0, source.chunks_from(connection, progress.update, rows.USER))
         report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored))
         progress.phase("planning users, writing follows and messages")
-        user_tallies, planned_users = plan.plan_users(cursor)
-        cursor.execute("SELECT sid, user_id FROM plan_user_map WHERE src = 0 ORDER BY sid")
-        users = UserIds(connection, cursor.fetchall())
-        rebuild = {table: plan.set_aside_indexes(cursor, table) for table in ("follows", "messages")}
-        sent = {}
-        for table, query, copy in (("follows", FOLLOW_LINES, WRITE_FOLLOWS),
-                                   ("messages", MESSAGE_LINES, WRITE_MESSAGES)):
-            sent[table] = SentLines(connection.execute(users.sql(query)), progress.update, table)
-            with staging.storing(source):
-                staging.copy_in(cursor, copy, sent[table])
-        # The file's side of the account comes from SQLite while PostgreSQL
-        # builds keys and indexes.
+        # SQLite answers what it can while PostgreSQL works (one question at a time).
         with ThreadPoolExecutor(max_workers=1) as worker:
-            repeated = worker.submit(_lines, connection, users.sql(REPEATED_FOLLOWS))
-            asked = worker.submit(_source_facts, connection, users, sent)
+            asked = worker.submit(_file_facts, connection)
+            user_tallies, planned_users = plan.plan_users(cursor, joined=False)  # read once, in full
+            file_facts = asked.result()
+            users = UserIds(connection, cursor)
+            rebuild = {table: plan.set_aside_indexes(cursor, table) for table in ("follows", "messages")}
+            sent = {}
+            for table, query, copy in (("follows", FOLLOW_LINES, WRITE_FOLLOWS),
+                                       ("messages", MESSAGE_LINES, WRITE_MESSAGES)):
+                sent[table] = SentLines(connection.execute(users.sql(query)), progress.update, table)
+                with staging.storing(source):
+                    staging.copy_in(cursor, copy, sent[table])
+            repeated = worker.submit(_repeated_follows, connection, users, file_facts)
+            asked = worker.submit(_source_facts, connection, users, sent, file_facts)
             plan.rebuild(cursor, rebuild["messages"])
             merged = {"follows": _delete_copies(cursor, "repeated_follows", repeated.result(),
                                                 REPEATED_FOLLOWS_TABLE, DELETE_FOLLOW_COPIES)}

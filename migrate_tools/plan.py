@@ -277,16 +277,18 @@ def set_aside_indexes(cursor, table: str) -> list[str]:
     ]
 
 
-def plan_users(cursor) -> tuple[dict[int, TableTally], tuple[int, int]]:
+def plan_users(cursor, joined: bool = True) -> tuple[dict[int, TableTally], tuple[int, int]]:
     """Match the staged users with the target's and with each other, and write the new ones.
 
     Leaves `plan_user_map` (source and source id → user id) for the other
-    tables. Returns tallies per source index and the (rows, checksum) written.
+    tables, indexed for joins unless `joined` is false. Returns tallies per
+    source index and the (rows, checksum) written.
     """
     cursor.execute(f"ANALYZE {STAGE}")
     for statement in (USERS, NEW_USERS, ALL_USERS, USER_MAP):
         cursor.execute(statement)
-    cursor.execute("CREATE INDEX ON plan_user_map (src, sid); ANALYZE plan_user_map; ANALYZE plan_all_users")
+    if joined:
+        cursor.execute("CREATE INDEX ON plan_user_map (src, sid); ANALYZE plan_user_map; ANALYZE plan_all_users")
     tallies = _user_fates(cursor)
     cursor.execute(PLANNED_USERS)
     planned = tuple(int(v) for v in cursor.fetchone())

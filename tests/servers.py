@@ -50,10 +50,27 @@ def throwaway_postgres_database(admin_url: str, prefix: str = "twooter_test") ->
         yield admin_url.set(database=name).render_as_string(hide_password=False)
     finally:
         try:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _drop_database(admin, name)
         finally:
             admin.dispose()
+
+
+def _drop_database(admin: sa.Engine, name: str, attempts: int = 50) -> None:
+    """Drop it, ending whatever a test left connected (say, a killed process's session).
+
+    FORCE may not end an autovacuum worker that is analysing freshly loaded
+    tables (it runs as the superuser, which the test role may not signal);
+    such a worker is done within moments, so try again.
+    """
+    for attempt in range(attempts):
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except sa.exc.ProgrammingError as error:
+            if "pg_signal_backend" not in str(error.orig) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
 
 
 @dataclass
