@@ -23,6 +23,7 @@ import io
 import operator
 import re
 import sqlite3
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from . import plan, rows, staging, verify
@@ -36,6 +37,10 @@ from .sources.sqlite import MiniTwitSqliteSource
 # PostgreSQL's output write as four plain digits (0001–9999).
 LARGEST_ID = 2**31 - 1
 EARLIEST, LATEST = -62135596800, 253402300799
+
+# The follows are read ahead while PostgreSQL indexes the messages, up to
+# this much (a MiniTwit file of 500,000 follows takes about 6 MB).
+READ_AHEAD_BYTES = 64 * 2**20
 
 # The session renders times as the lines do: '2012-01-01 00:00:37+00'.
 SESSION = ("SET TIME ZONE 'UTC'", "SET DateStyle = 'ISO, YMD'")
@@ -88,13 +93,18 @@ READ_NAMES = "COPY (SELECT id, username FROM users) TO STDOUT (FORMAT csv, FORCE
 
 # Copies: the follows sent more than once, and the (author, time) pairs more
 # than one sent message has (copies share them), as COPY lines. Both are
-# usually few, and usually found sooner in the file's own ids: while the
-# plan matches users, SQLite finds the follow rows the file holds twice and
-# whether its times only grow in its own order (as they are written, and
-# then no two messages share one). Mapping can only add copies when it
-# merges users, so the file's answers stand when the plan kept its ids.
+# usually few, and usually found sooner in the file's own ids: the follow
+# rows the file holds twice, and whether its times only grow in its own
+# order (as they are written; then no two messages share one). Mapping can
+# only add copies when it merges users, so the file's answers stand when
+# the plan kept its ids.
 REPEATED_PAIRS = "SELECT who_id, whom_id FROM follower GROUP BY 1, 2 HAVING count(*) > 1"
 TIMES = "SELECT pub_date FROM message WHERE pub_date IS NOT NULL ORDER BY message_id"
+# Times the lines cannot carry: fractions of a second, years outside 0001–9999.
+ODD_TIMES = f"""
+SELECT count(*) FROM message
+WHERE pub_date IS NOT NULL AND (typeof(pub_date) <> 'integer' OR pub_date NOT BETWEEN {EARLIEST} AND {LATEST})
+"""
 REPEATED_FOLLOWS = """
 SELECT CAST(printf('%d\t%d\n', {user:f.who_id}, {user:f.whom_id}) AS BLOB)
 FROM follower f {joins} WHERE {known}
@@ -177,18 +187,18 @@ def applies(sources: list[Source], target_counts: dict[str, int]) -> bool:
 
 
 def fits(connection: sqlite3.Connection) -> bool:
-    """Whether the lines above carry this file exactly; otherwise the staged path takes it."""
+    """Whether the lines above carry this file exactly, as far as a glance tells
+    (the times are checked while the plan runs); otherwise the staged path takes it."""
     if connection.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":
         return False
     # message_id must be the rowid (unique, never NULL), as MiniTwit declares it.
     declared = {row[1]: (row[2].upper(), row[5]) for row in connection.execute("PRAGMA table_info(message)")}
     if declared.get("message_id") != ("INTEGER", 1):
         return False
-    low, high, odd_times = connection.execute(
-        f"SELECT min(message_id), max(message_id), "
-        f"count(*) FILTER (WHERE pub_date IS NOT NULL AND (typeof(pub_date) <> 'integer' "
-        f"OR pub_date NOT BETWEEN {EARLIEST} AND {LATEST})) FROM message").fetchone()
-    return odd_times == 0 and (low is None or (low >= 1 and high <= LARGEST_ID))
+    # Two queries: SQLite reads one end of the rowid for a lone min() or max(), but scans for both.
+    low = connection.execute("SELECT min(message_id) FROM message").fetchone()[0]
+    high = connection.execute("SELECT max(message_id) FROM message").fetchone()[0]
+    return low is None or (low >= 1 and high <= LARGEST_ID)
 
 
 class SentLines(staging.CopyStream):
@@ -197,12 +207,23 @@ class SentLines(staging.CopyStream):
     def __init__(self, cursor: sqlite3.Cursor, progress, table: str):
         self.cursor, self.progress, self.table = cursor, progress, table
         self.rows = self.total = 0
+        self.ahead: deque[bytes] = deque()
+
+    def read_ahead(self, budget: int) -> None:
+        """Fetch up to `budget` bytes now (in another thread, while PostgreSQL is busy)."""
+        while budget > 0 and (data := self._fetch()):
+            self.ahead.append(data)
+            budget -= len(data)
 
     def next_data(self) -> bytes:
+        data = self.ahead.popleft() if self.ahead else self._fetch()
+        self.progress(self.table, self.rows, self.rows, None)
+        return data
+
+    def _fetch(self) -> bytes:
         lines = [line for (line,) in self.cursor.fetchmany(CHUNK_ROWS)]
         self.rows += len(lines)
         self.total += sum(map(hash, lines))
-        self.progress(self.table, self.rows, self.rows, None)
         return b"".join(lines)
 
 
@@ -232,30 +253,35 @@ def _read_back(cursor, statement: str) -> ReadBack:
     return received
 
 
-def _file_facts(connection: sqlite3.Connection) -> dict:
-    """What the file tells in its own ids (see REPEATED_PAIRS), asked while the plan runs."""
-    return {"repeated pairs": connection.execute(REPEATED_PAIRS).fetchall(),
-            "times grow": _always_growing(connection.execute(TIMES))}
+def _times(connection: sqlite3.Connection) -> tuple[bool, bool]:
+    """(whether every time fits the lines, whether they only grow in the file's order)."""
+    odd = connection.execute(ODD_TIMES).fetchone()[0]
+    return odd == 0, _always_growing(connection.execute(TIMES))
 
 
-def _repeated_follows(connection: sqlite3.Connection, users: UserIds, file_facts: dict) -> list[bytes]:
+def _repeated_follows(connection: sqlite3.Connection, users: UserIds) -> list[bytes]:
     if users.kept_up_to is None:
         return _lines(connection, users.sql(REPEATED_FOLLOWS))
-    return [b"%d\t%d\n" % pair for pair in file_facts["repeated pairs"] if all(map(users.keeps, pair))]
+    pairs = connection.execute(REPEATED_PAIRS).fetchall()
+    return [b"%d\t%d\n" % pair for pair in pairs if all(map(users.keeps, pair))]
 
 
-def _source_facts(connection: sqlite3.Connection, users: UserIds, sent: dict[str, SentLines],
-                  file_facts: dict) -> dict:
-    """What the file says, asked while PostgreSQL works: rows per table and why some were
-    not sent, the mapped users' names, and the (author, time) pairs copies may share."""
-    facts = {}
-    for table, source_table, skips in (("follows", "follower", FOLLOW_SKIPS), ("messages", "message", MESSAGE_SKIPS)):
-        read = connection.execute(f'SELECT count(*) FROM "{source_table}"').fetchone()[0]
-        facts[table] = (read, dict(connection.execute(skips).fetchall()) if read != sent[table].rows else {})
-    facts["names"] = ReadBack.of(connection.execute(users.sql(MAPPED_NAMES)))
-    shared = not file_facts["times grow"] or users.kept_up_to is None
-    facts["shared times"] = _lines(connection, users.sql(SHARED_TIMES)) if shared else []
-    return facts
+def _read_and_skipped(connection: sqlite3.Connection, table: str, skips: str, sent: SentLines
+                      ) -> tuple[int, dict[str, int]]:
+    """Rows the file's table holds, and why some were not sent (asked only then)."""
+    read = connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    return read, dict(connection.execute(skips).fetchall()) if read != sent.rows else {}
+
+
+def _file_facts(connection: sqlite3.Connection, users: UserIds, messages: SentLines, growing: bool) -> dict:
+    """The rest of the file's side of the account, asked while PostgreSQL builds indexes."""
+    return {
+        "messages": _read_and_skipped(connection, "message", MESSAGE_SKIPS, messages),
+        "names": ReadBack.of(connection.execute(users.sql(MAPPED_NAMES))),
+        "shared times": [] if growing and users.kept_up_to is not None
+        else _lines(connection, users.sql(SHARED_TIMES)),
+        "repeated follows": _repeated_follows(connection, users),
+    }
 
 
 def _always_growing(cursor: sqlite3.Cursor) -> bool:
@@ -301,41 +327,47 @@ def _names_check(cursor, names: ReadBack) -> verify.Check:
 
 
 def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) -> bool:
-    """Load the file as described above; False (nothing done) when it does not fit()."""
-    with source.reading(checked=False) as connection:
-        if not fits(connection):  # implies the source's own checks
+    """Load the file as described above; False (nothing done) when it does not fit."""
+    with source.reading(checked=False) as connection:  # the checks here are stricter
+        if not fits(connection):
             return False
+        cursor.execute("SAVEPOINT direct_load")
         for setting in SESSION:
             cursor.execute(setting)
         progress.source(source.describe())
         with staging.storing(source):
             counts = staging.copy_source(cursor, 0, source.chunks_from(connection, progress.update, rows.USER))
-        report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored))
         progress.phase("planning users, writing follows and messages")
         # SQLite answers what it can while PostgreSQL works (one question at a time).
         with ThreadPoolExecutor(max_workers=1) as worker:
-            asked = worker.submit(_file_facts, connection)
-            user_tallies, planned_users = plan.plan_users(cursor, joined=False)  # read once, in full
-            file_facts = asked.result()
+            asked = worker.submit(_times, connection)
+            user_tallies, planned_users = plan.plan_users(cursor, joined=False)  # its map is read once
+            times_fit, growing = asked.result()
+            if not times_fit:
+                cursor.execute("ROLLBACK TO SAVEPOINT direct_load")
+                return False
             users = UserIds(connection, cursor)
             rebuild = {table: plan.set_aside_indexes(cursor, table) for table in ("follows", "messages")}
-            sent = {}
-            for table, query, copy in (("follows", FOLLOW_LINES, WRITE_FOLLOWS),
-                                       ("messages", MESSAGE_LINES, WRITE_MESSAGES)):
-                sent[table] = SentLines(connection.execute(users.sql(query)), progress.update, table)
-                with staging.storing(source):
-                    staging.copy_in(cursor, copy, sent[table])
-            repeated = worker.submit(_repeated_follows, connection, users, file_facts)
-            asked = worker.submit(_source_facts, connection, users, sent, file_facts)
+            sent = {"messages": SentLines(connection.execute(users.sql(MESSAGE_LINES)), progress.update, "messages")}
+            with staging.storing(source):
+                staging.copy_in(cursor, WRITE_MESSAGES, sent["messages"])
+            sent["follows"] = SentLines(connection.execute(users.sql(FOLLOW_LINES)), progress.update, "follows")
+            ahead = worker.submit(sent["follows"].read_ahead, READ_AHEAD_BYTES)
+            asked = worker.submit(_file_facts, connection, users, sent["messages"], growing)
             plan.rebuild(cursor, rebuild["messages"])
-            merged = {"follows": _delete_copies(cursor, "repeated_follows", repeated.result(),
-                                                REPEATED_FOLLOWS_TABLE, DELETE_FOLLOW_COPIES)}
-            plan.rebuild(cursor, rebuild["follows"])
+            ahead.result()
             facts = asked.result()
+        with staging.storing(source):
+            staging.copy_in(cursor, WRITE_FOLLOWS, sent["follows"])
+        facts["follows"] = _read_and_skipped(connection, "follower", FOLLOW_SKIPS, sent["follows"])
+        merged = {"follows": _delete_copies(cursor, "repeated_follows", facts["repeated follows"],
+                                            REPEATED_FOLLOWS_TABLE, DELETE_FOLLOW_COPIES)}
+        plan.rebuild(cursor, rebuild["follows"])
         merged["messages"] = _delete_copies(cursor, "shared_times", facts["shared times"],
                                             SHARED_TIMES_TABLE, DELETE_MESSAGE_COPIES)
         there = {"follows": _read_back(cursor, READ_FOLLOWS), "messages": _read_back(cursor, READ_MESSAGES)}
         plan.reset_sequences(cursor)
+    report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored))
     source_report = report.sources[0]
     source_report.tables["users"] = user_tallies.get(0, plan.TableTally())
     source_report.read_check = {"users": verify.Check(counts[rows.USER], source_report.tables["users"].read)}
