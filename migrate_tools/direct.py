@@ -39,8 +39,8 @@ LARGEST_ID = 2**31 - 1
 EARLIEST, LATEST = -62135596800, 253402300799
 
 # The follows are read ahead while PostgreSQL indexes the messages, up to
-# this much (a MiniTwit file of 500,000 follows takes about 6 MB).
-READ_AHEAD_BYTES = 64 * 2**20
+# this much (500,000 follows take about 6 MB); the rest streams as usual.
+READ_AHEAD_BYTES = 16 * 2**20
 
 # The session renders times as the lines do: '2012-01-01 00:00:37+00'.
 SESSION = ("SET TIME ZONE 'UTC'", "SET DateStyle = 'ISO, YMD'")
@@ -201,16 +201,42 @@ def fits(connection: sqlite3.Connection) -> bool:
     return low is None or (low >= 1 and high <= LARGEST_ID)
 
 
-class SentLines(staging.CopyStream):
-    """A query's COPY lines for copy_expert, counted and hash-summed on the way."""
+class Summed:
+    """One side of a comparison: lines counted, their hashes summed (in any order).
+
+    Also a file for copy_expert's output, which writes one row at a time.
+    """
+
+    def __init__(self):
+        self.rows = self.total = 0
+
+    def add(self, lines: list[bytes]) -> None:
+        self.rows += len(lines)
+        self.total += sum(map(hash, lines))
+
+    def write(self, row: bytes) -> None:
+        self.rows += 1
+        self.total += hash(row)
+
+    @classmethod
+    def of(cls, cursor: sqlite3.Cursor) -> "Summed":
+        """A query's lines, on the file's side."""
+        summed = cls()
+        while lines := [line for (line,) in cursor.fetchmany(CHUNK_ROWS)]:
+            summed.add(lines)
+        return summed
+
+
+class SentLines(staging.CopyStream, Summed):
+    """A query's COPY lines for copy_expert, summed on the way."""
 
     def __init__(self, cursor: sqlite3.Cursor, progress, table: str):
+        super().__init__()
         self.cursor, self.progress, self.table = cursor, progress, table
-        self.rows = self.total = 0
         self.ahead: deque[bytes] = deque()
 
     def read_ahead(self, budget: int) -> None:
-        """Fetch up to `budget` bytes now (in another thread, while PostgreSQL is busy)."""
+        """Fetch up to `budget` bytes now (from another thread, while PostgreSQL is busy)."""
         while budget > 0 and (data := self._fetch()):
             self.ahead.append(data)
             budget -= len(data)
@@ -222,33 +248,12 @@ class SentLines(staging.CopyStream):
 
     def _fetch(self) -> bytes:
         lines = [line for (line,) in self.cursor.fetchmany(CHUNK_ROWS)]
-        self.rows += len(lines)
-        self.total += sum(map(hash, lines))
+        self.add(lines)
         return b"".join(lines)
 
 
-class ReadBack:
-    """A file for copy_expert's output: counts and hash-sums the rows (one write each)."""
-
-    def __init__(self):
-        self.rows = self.total = 0
-
-    def write(self, row: bytes) -> None:
-        self.rows += 1
-        self.total += hash(row)
-
-    @classmethod
-    def of(cls, cursor: sqlite3.Cursor) -> "ReadBack":
-        """The same account of a query's lines on the file's side."""
-        summed = cls()
-        while lines := [line for (line,) in cursor.fetchmany(CHUNK_ROWS)]:
-            summed.rows += len(lines)
-            summed.total += sum(map(hash, lines))
-        return summed
-
-
-def _read_back(cursor, statement: str) -> ReadBack:
-    received = ReadBack()
+def _read_back(cursor, statement: str) -> Summed:
+    received = Summed()
     cursor.copy_expert(statement, received, size=1 << 18)
     return received
 
@@ -277,7 +282,7 @@ def _file_facts(connection: sqlite3.Connection, users: UserIds, messages: SentLi
     """The rest of the file's side of the account, asked while PostgreSQL builds indexes."""
     return {
         "messages": _read_and_skipped(connection, "message", MESSAGE_SKIPS, messages),
-        "names": ReadBack.of(connection.execute(users.sql(MAPPED_NAMES))),
+        "names": Summed.of(connection.execute(users.sql(MAPPED_NAMES))),
         "shared times": [] if growing and users.kept_up_to is not None
         else _lines(connection, users.sql(SHARED_TIMES)),
         "repeated follows": _repeated_follows(connection, users),
@@ -285,6 +290,7 @@ def _file_facts(connection: sqlite3.Connection, users: UserIds, messages: SentLi
 
 
 def _always_growing(cursor: sqlite3.Cursor) -> bool:
+    """Whether each value is larger than the one before, read in batches (memory stays flat)."""
     previous = None
     while batch := [moment for (moment,) in cursor.fetchmany(CHUNK_ROWS)]:
         if previous is not None and batch[0] <= previous:
@@ -306,21 +312,21 @@ def _tally(skipped: dict[str, int], sent: int, merged: int) -> plan.TableTally:
     return tally
 
 
-def _delete_copies(cursor, table: str, keys: list[bytes], create: str, delete: str) -> ReadBack:
+def _delete_copies(cursor, table: str, keys: list[bytes], create: str, delete: str) -> Summed:
     """Delete the later copies among the rows with these keys; returns them as read back."""
     if not keys:
-        return ReadBack()
+        return Summed()
     cursor.execute(create)
     cursor.copy_expert(f"COPY {table} FROM STDIN", io.BytesIO(b"".join(keys)))
     cursor.execute(f"ANALYZE {table}")
     return _read_back(cursor, delete)
 
 
-def _table_check(sent: SentLines, merged: ReadBack, there: ReadBack) -> verify.Check:
+def _table_check(sent: Summed, merged: Summed, there: Summed) -> verify.Check:
     return verify.Check(sent.rows - merged.rows, there.rows, sent.total - merged.total, there.total)
 
 
-def _names_check(cursor, names: ReadBack) -> verify.Check:
+def _names_check(cursor, names: Summed) -> verify.Check:
     """Every mapped user id belongs, in the target, to the file's user of that name."""
     there = _read_back(cursor, READ_NAMES)
     return verify.Check(names.rows, there.rows, names.total, there.total)

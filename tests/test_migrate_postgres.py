@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from migrate_tools import direct
 from migrate_tools.cli import main as cli_main
 from migrate_tools.errors import TargetError
 from migrate_tools.pipeline import migrate
@@ -548,3 +549,16 @@ def test_the_direct_path_is_for_one_file_into_an_empty_target(samples, target, t
     assert migrate([minitwit], target, merge=True).method == "staged"  # the target holds rows now
     with empty_target() as other:
         assert migrate([minitwit, minitwit], other).method == "staged"
+
+
+def test_follows_beyond_the_read_ahead_stream_after_it(target, tmp_path, monkeypatch):
+    monkeypatch.setattr(direct, "READ_AHEAD_BYTES", 1)  # one chunk ahead, the rest streamed
+    source = tmp_path / "follows.db"
+    users = [(i, f"user{i}", f"u{i}@x", "h") for i in range(1, 201)]
+    follows = [(1 + i % 200, 1 + (i * 7 + (i // 200) % 40) % 200) for i in range(12_000)]  # 4,000 copies
+    write_minitwit_sqlite(source, users, follows, _numbered_twoots(10, users=200))
+    report = migrate([source], target)
+    assert report.ok and report.method == "direct"
+    distinct = len(set(follows))
+    assert distinct == 8_000 and totals(report)["follows"] == (12_000, distinct, 4_000, {}, {})
+    assert query(target, "SELECT count(*) FROM follows") == [(distinct,)]
