@@ -6,7 +6,8 @@ memory scaling and an MSSQL-era dump of the same size.
 Generates the sources (50,000 users, 1,000,000 messages, 500,000 follower
 rows at scale 1), migrates each into a fresh empty PostgreSQL database, and
 prints wall time and peak resident memory of the migrating process (GNU
-time's %M; Debian package `time`). The admin URL comes
+time's %M; Debian package `time`). The full SQLite file also goes once
+through the staged path, as a merge of several sources would. The admin URL comes
 from TEST_POSTGRES_URL (as `bash tests/run` exports it) or BENCH_POSTGRES_URL.
 """
 from __future__ import annotations
@@ -99,6 +100,20 @@ def migrate_tools(source: Path, admin_url: str) -> tuple[float, float]:
         return measured([sys.executable, "-m", "migrate_tools", str(source), "--to", target, "--quiet"])
 
 
+# The same file through the staged path, which several sources or a
+# non-empty target take (the command line has no switch for it).
+STAGED = """
+import sys
+from migrate_tools.pipeline import migrate
+sys.exit(0 if migrate([sys.argv[1]], sys.argv[2], allow_direct=False).ok else 1)
+"""
+
+
+def migrate_tools_staged(source: Path, admin_url: str) -> tuple[float, float]:
+    with empty_database(admin_url) as target:
+        return measured([sys.executable, "-c", STAGED, str(source), target])
+
+
 def pgloader(source: Path, admin_url: str, workdir: Path) -> tuple[float, float]:
     with empty_database(admin_url) as target:
         command_file = workdir / "minitwit.load"
@@ -158,6 +173,7 @@ def main() -> None:
             seconds = statistics.median(timed[tool][0] for timed in rounds)
             results.append((tool, full_label, seconds, max(timed[tool][1] for timed in rounds)))
         results.append(("migrate_tools", f"MiniTwit SQLite, {small.rows:,} rows", *migrate_tools(sources["small"], admin_url)))
+        results.append(("migrate_tools, staged path", full_label, *migrate_tools_staged(sources["full"], admin_url)))
         size_mb = dump.stat().st_size / 2**20
         results.append(("migrate_tools", f"MSSQL dump UTF-16 ({size_mb:,.0f} MiB), {full.rows:,} rows",
                         *migrate_tools(dump, admin_url)))

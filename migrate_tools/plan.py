@@ -20,7 +20,11 @@ Messages are the same message when author (after matching), text and time
  skipped), `empty_text` (NULL or ''), `missing_time`.
 Follows are the same when both users are: duplicates are `merged`.
  Skipped: `missing_user` (either side unknown in its source).
-New rows get fresh ids after the target's largest, in source order.
+New rows get fresh ids after the target's largest, in source order; only
+messages loaded by the direct path (direct.py) keep their file's ids.
+
+The direct path plans users with these statements and applies the same
+rules to follows and messages in its own queries.
 """
 from __future__ import annotations
 
@@ -52,6 +56,8 @@ class TableTally:
             self.skipped[reason] = self.skipped.get(reason, 0) + count
 
 
+# Usernames are partitioned byte for byte (COLLATE "C"): the same equality
+# as the database's collation, and a cheaper sort.
 USERS = f"""
 CREATE TEMP TABLE plan_users ON COMMIT DROP AS
 WITH staged AS (

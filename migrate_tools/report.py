@@ -12,6 +12,10 @@ from .plan import TableTally
 from .verify import Check
 
 TABLES = ("users", "follows", "messages")
+PATHS = {
+    "staged": "every source staged, one merge plan",
+    "direct": "one MiniTwit file straight into an empty target",
+}
 
 
 @dataclass
@@ -43,8 +47,7 @@ class Report:
     verification: dict[str, Check] = field(default_factory=dict)
     committed: bool = False
     seconds: float = 0.0
-    #: "staged" (every source through the staging table and one plan) or
-    #: "direct" (a lone MiniTwit file into an empty target, see direct.py).
+    #: A key of PATHS (see pipeline and direct).
     method: str = "staged"
 
     def totals(self) -> dict[str, TableTally]:
@@ -118,6 +121,7 @@ class Report:
         read_ok = all(c.ok for s in self.sources for c in s.read_check.values())
         console.print(checks)
         console.print(f"read checks (rows read = rows accounted for): {'ok' if read_ok else 'MISMATCH'}")
+        console.print(f"load path: {self.method} ({PATHS[self.method]})")
         if self.dry_run:
             outcome = "dry run: checked everything, wrote nothing"
         elif self.committed:
