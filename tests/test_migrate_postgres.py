@@ -545,6 +545,9 @@ def test_files_the_direct_path_cannot_carry_take_the_staged_path(target, tmp_pat
 
 def test_the_direct_path_is_for_one_file_into_an_empty_target(samples, target, tmp_path):
     minitwit = next(path for path in samples if path.suffix == ".sqlite")
+    tried = migrate([minitwit], target, dry_run=True)
+    assert (tried.method, tried.ok, tried.committed) == ("direct", True, False)
+    assert dump_target(target) == {"users": None, "messages": None, "follows": None}
     assert migrate([minitwit], target).method == "direct"
     assert migrate([minitwit], target, merge=True).method == "staged"  # the target holds rows now
     with empty_target() as other:

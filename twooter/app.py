@@ -28,7 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     folder = Path(overrides.pop("INSTANCE_PATH", None) or instance_path()).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     app = Flask(
-        __name__,
+        "twooter",  # the package: the app's name, and its logger's
         instance_path=str(folder),
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
