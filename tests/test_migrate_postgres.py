@@ -565,3 +565,15 @@ def test_follows_beyond_the_read_ahead_stream_after_it(target, tmp_path, monkeyp
     distinct = len(set(follows))
     assert distinct == 8_000 and totals(report)["follows"] == (12_000, distinct, 4_000, {}, {})
     assert query(target, "SELECT count(*) FROM follows") == [(distinct,)]
+
+
+def test_a_value_postgresql_refuses_names_the_file_on_the_direct_path(target, tmp_path):
+    source = tmp_path / "latin1.db"
+    write_minitwit_sqlite(source, [(1, "alice", "a@x", "h")], [], _numbered_twoots(3, users=1))
+    with sqlite3.connect(source) as connection:  # Latin-1 bytes where UTF-8 belongs
+        connection.execute("UPDATE message SET text = CAST(x'5a6feb' AS TEXT) WHERE message_id = 2")
+    connection.close()
+    result = run_cli(source, "--to", target)
+    assert result.exit_code == 2, result.output
+    assert f"{source}: a value cannot be stored" in result.output and "the target is unchanged" in result.output
+    assert dump_target(target) == {"users": None, "messages": None, "follows": None}
