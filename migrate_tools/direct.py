@@ -100,10 +100,16 @@ READ_NAMES = "COPY (SELECT id, username FROM users) TO STDOUT (FORMAT csv, FORCE
 # the plan kept its ids.
 REPEATED_PAIRS = "SELECT who_id, whom_id FROM follower GROUP BY 1, 2 HAVING count(*) > 1"
 TIMES = "SELECT pub_date FROM message WHERE pub_date IS NOT NULL ORDER BY message_id"
-# Times the lines cannot carry: fractions of a second, years outside 0001–9999.
-ODD_TIMES = f"""
-SELECT count(*) FROM message
-WHERE pub_date IS NOT NULL AND (typeof(pub_date) <> 'integer' OR pub_date NOT BETWEEN {EARLIEST} AND {LATEST})
+# Values the lines cannot carry: times with fractions of a second or years
+# outside 0001–9999, and ids that are not integers (which the staged path
+# refuses, naming the row, where the lines would skip them).
+ODD_VALUES = f"""
+SELECT (SELECT count(*) FROM message
+        WHERE (pub_date IS NOT NULL AND (typeof(pub_date) <> 'integer'
+                                         OR pub_date NOT BETWEEN {EARLIEST} AND {LATEST}))
+           OR typeof(author_id) NOT IN ('integer', 'null'))
+     + (SELECT count(*) FROM follower
+        WHERE typeof(who_id) NOT IN ('integer', 'null') OR typeof(whom_id) NOT IN ('integer', 'null'))
 """
 REPEATED_FOLLOWS = """
 SELECT CAST(printf('%d\t%d\n', {user:f.who_id}, {user:f.whom_id}) AS BLOB)
@@ -188,7 +194,7 @@ def applies(sources: list[Source], target_counts: dict[str, int]) -> bool:
 
 def fits(connection: sqlite3.Connection) -> bool:
     """Whether the lines above carry this file exactly, as far as a glance tells
-    (the times are checked while the plan runs); otherwise the staged path takes it."""
+    (the values are checked while the plan runs); otherwise the staged path takes it."""
     if connection.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":
         return False
     # message_id must be the rowid (unique, never NULL), as MiniTwit declares it.
@@ -230,10 +236,17 @@ class Summed:
 class SentLines(staging.CopyStream, Summed):
     """A query's COPY lines for copy_expert, summed on the way."""
 
-    def __init__(self, cursor: sqlite3.Cursor, progress, table: str):
+    def __init__(self, connection: sqlite3.Connection, query: str, progress, table: str):
         super().__init__()
-        self.cursor, self.progress, self.table = cursor, progress, table
+        self.connection, self.query, self.progress, self.table = connection, query, progress, table
+        self.cursor = connection.execute(query)
         self.ahead: deque[bytes] = deque()
+
+    def describe_line(self, number: int) -> str | None:
+        if self.table != "messages":
+            return None  # follow lines hold two integers SQLite wrote: nothing to refuse
+        (line,) = self.connection.execute(f"{self.query} LIMIT 1 OFFSET ?", (number - 1,)).fetchone()
+        return f"table message, message_id {int(line.split(b',', 1)[0])}"
 
     def read_ahead(self, budget: int) -> None:
         """Fetch up to `budget` bytes now (from another thread, while PostgreSQL is busy)."""
@@ -258,9 +271,9 @@ def _read_back(cursor, statement: str) -> Summed:
     return received
 
 
-def _times(connection: sqlite3.Connection) -> tuple[bool, bool]:
-    """(whether every time fits the lines, whether they only grow in the file's order)."""
-    odd = connection.execute(ODD_TIMES).fetchone()[0]
+def _values(connection: sqlite3.Connection) -> tuple[bool, bool]:
+    """(whether every value fits the lines, whether the times only grow in the file's order)."""
+    odd = connection.execute(ODD_VALUES).fetchone()[0]
     return odd == 0, _always_growing(connection.execute(TIMES))
 
 
@@ -341,30 +354,27 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
         for setting in SESSION:
             cursor.execute(setting)
         progress.source(source.describe())
-        with staging.storing(source):
-            counts = staging.copy_source(cursor, 0, source.chunks_from(connection, progress.update, rows.USER))
+        counts = staging.copy_source(cursor, 0, source, source.chunks_from(connection, progress.update, rows.USER))
         progress.phase("planning users, writing follows and messages")
         # SQLite answers what it can while PostgreSQL works (one question at a time).
         with ThreadPoolExecutor(max_workers=1) as worker:
-            asked = worker.submit(_times, connection)
+            asked = worker.submit(_values, connection)
             user_tallies, planned_users = plan.plan_users(cursor, joined=False)  # its map is read once
-            times_fit, growing = asked.result()
-            if not times_fit:
+            values_fit, growing = asked.result()
+            if not values_fit:
                 cursor.execute("ROLLBACK TO SAVEPOINT direct_load")
                 return False
             users = UserIds(connection, cursor)
             rebuild = {table: plan.set_aside_indexes(cursor, table) for table in ("follows", "messages")}
-            sent = {"messages": SentLines(connection.execute(users.sql(MESSAGE_LINES)), progress.update, "messages")}
-            with staging.storing(source):
-                staging.copy_in(cursor, WRITE_MESSAGES, sent["messages"])
-            sent["follows"] = SentLines(connection.execute(users.sql(FOLLOW_LINES)), progress.update, "follows")
+            sent = {"messages": SentLines(connection, users.sql(MESSAGE_LINES), progress.update, "messages")}
+            staging.copy_in(cursor, WRITE_MESSAGES, sent["messages"], source)
+            sent["follows"] = SentLines(connection, users.sql(FOLLOW_LINES), progress.update, "follows")
             ahead = worker.submit(sent["follows"].read_ahead, READ_AHEAD_BYTES)
             asked = worker.submit(_file_facts, connection, users, sent["messages"], growing)
             plan.rebuild(cursor, rebuild["messages"])
             ahead.result()
             facts = asked.result()
-        with staging.storing(source):
-            staging.copy_in(cursor, WRITE_FOLLOWS, sent["follows"])
+        staging.copy_in(cursor, WRITE_FOLLOWS, sent["follows"], source)
         facts["follows"] = _read_and_skipped(connection, "follower", FOLLOW_SKIPS, sent["follows"])
         merged = {"follows": _delete_copies(cursor, "repeated_follows", facts["repeated follows"],
                                             REPEATED_FOLLOWS_TABLE, DELETE_FOLLOW_COPIES)}

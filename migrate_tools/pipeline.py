@@ -97,8 +97,7 @@ def _staged(cursor, sources: list[Source], report: Report, progress: Quiet) -> N
     counts = []
     for index, source in enumerate(sources):
         progress.source(source.describe())
-        with staging.storing(source):
-            counts.append(staging.copy_source(cursor, index, source.chunks(progress.update)))
+        counts.append(staging.copy_source(cursor, index, source, source.chunks(progress.update)))
         report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored))
     before = verify.target_content(cursor)
     progress.phase("planning the merge and writing")

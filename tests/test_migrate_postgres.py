@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from migrate_tools import direct
 from migrate_tools.cli import main as cli_main
-from migrate_tools.errors import TargetError
+from migrate_tools.errors import SourceError, TargetError
 from migrate_tools.pipeline import migrate
 from migrate_tools.samples import make_samples
 from migrate_tools.samples.writers import MINITWIT_SCHEMA, write_minitwit_sqlite, write_snapshot, write_tsql_dump
@@ -567,13 +567,21 @@ def test_follows_beyond_the_read_ahead_stream_after_it(target, tmp_path, monkeyp
     assert query(target, "SELECT count(*) FROM follows") == [(distinct,)]
 
 
-def test_a_value_postgresql_refuses_names_the_file_on_the_direct_path(target, tmp_path):
-    source = tmp_path / "latin1.db"
-    write_minitwit_sqlite(source, [(1, "alice", "a@x", "h")], [], _numbered_twoots(3, users=1))
-    with sqlite3.connect(source) as connection:  # Latin-1 bytes where UTF-8 belongs
-        connection.execute("UPDATE message SET text = CAST(x'5a6feb' AS TEXT) WHERE message_id = 2")
+@pytest.mark.parametrize("method", ["direct", "staged"])
+@pytest.mark.parametrize("table, damage, row", [
+    ("message", "text = CAST(x'5a6feb' AS TEXT)", "message_id 2"),  # Latin-1 bytes where UTF-8 belongs
+    ("message", "author_id = 'alice'", "message_id 2"),             # a name where an id belongs
+    ("follower", "whom_id = 'alice'", "rowid 2"),
+])
+def test_a_value_postgresql_refuses_names_the_file_and_row(target, tmp_path, method, table, damage, row):
+    source = tmp_path / "damaged.db"
+    write_minitwit_sqlite(source, [(1, "alice", "a@x", "h")], [(1, 1), (1, 1)], _numbered_twoots(3, users=1))
+    with sqlite3.connect(source) as connection:
+        connection.execute(f"UPDATE {table} SET {damage} WHERE {row.replace(' ', ' = ')}")
     connection.close()
-    result = run_cli(source, "--to", target)
-    assert result.exit_code == 2, result.output
-    assert f"{source}: a value cannot be stored" in result.output and "the target is unchanged" in result.output
+    with pytest.raises(SourceError) as raised:
+        migrate([source], target, allow_direct=method == "direct")
+    assert str(raised.value).startswith(f"{source}: table {table}, {row}: a value cannot be stored")
     assert dump_target(target) == {"users": None, "messages": None, "follows": None}
+    result = run_cli(source, "--to", target)
+    assert result.exit_code == 2 and "the target is unchanged" in result.output

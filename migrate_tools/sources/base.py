@@ -41,6 +41,10 @@ class Source(ABC):
     def describe(self) -> str:
         return f"{self.path} ({self.kind})"
 
+    def describe_row(self, kind: str, index: int) -> str:
+        """Where the `index`-th (from 0) row of a kind that this source yielded is, for errors."""
+        return f"{rows.TABLE_OF_KIND[kind]} row {index + 1} in reading order"
+
 
 def chunked(staged: Iterable[rows.StagedRow], size: int = CHUNK_ROWS) -> Iterator[Chunk]:
     """Group rows into chunks of one kind, in their order."""

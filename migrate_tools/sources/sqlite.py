@@ -107,6 +107,19 @@ class _SqliteSource(Source):
                 progress(table, done, done, None)
             progress(table, done, done, None)
 
+    #: Per kind: the table and the key its rows are read in order of (see _queries).
+    row_keys: dict[str, tuple[str, str]] = {}
+
+    def describe_row(self, kind: str, index: int) -> str:
+        table, key = self.row_keys[kind]
+        connection = _connect(self.path)
+        try:
+            (value,) = connection.execute(
+                f'SELECT {key} FROM "{table}" ORDER BY {key} LIMIT 1 OFFSET ?', (index,)).fetchone()
+        finally:
+            connection.close()
+        return f"table {table}, {key} {value}"
+
     def _first_bad(self, connection, table: str, key: str, column: str, condition: str) -> None:
         bad = connection.execute(
             f"SELECT {key}, {column} FROM {table} WHERE NOT ({condition}) LIMIT 1").fetchone()
@@ -118,6 +131,8 @@ class MiniTwitSqliteSource(_SqliteSource):
     """The original MiniTwit schema: `user`, `follower` (no key), `message` with Unix seconds."""
 
     kind = "minitwit-sqlite"
+    row_keys = {rows.USER: ("user", "user_id"), rows.FOLLOW: ("follower", "rowid"),
+                rows.MESSAGE: ("message", "message_id")}
 
     def _checks(self, connection) -> None:
         self._first_bad(connection, "message", "message_id", "pub_date",
@@ -141,6 +156,7 @@ class TwooterSqliteSource(_SqliteSource):
     """Twooter's embedded database at any migration revision (columns read as present)."""
 
     kind = "twooter-sqlite"
+    row_keys = {rows.USER: ("users", "id"), rows.FOLLOW: ("follows", "rowid"), rows.MESSAGE: ("messages", "id")}
 
     def _checks(self, connection) -> None:
         # SQLAlchemy stores the app's UTC times as naive ISO text: 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
