@@ -61,8 +61,11 @@ class _SqliteSource(Source):
     def _checks(self, connection: sqlite3.Connection) -> None:
         """Reject values the COPY lines cannot carry, naming the row."""
 
-    def _queries(self, connection: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
-        """(target table, kind, source table, SELECT of one COPY line per row) in reading order."""
+    #: Per kind, in reading order: the file's table, and the key its rows are read in order of.
+    row_keys: dict[str, tuple[str, str]] = {}
+
+    def _lines(self, connection: sqlite3.Connection) -> dict[str, str]:
+        """Per kind: the expression of one COPY line per row of its table."""
         raise NotImplementedError
 
     @contextmanager
@@ -95,20 +98,18 @@ class _SqliteSource(Source):
         # UTF-16 files (rare) need decoding before they go to PostgreSQL.
         encoding = connection.execute("PRAGMA encoding").fetchone()[0]
         codec = None if encoding == "UTF-8" else encoding.lower()
-        queries = [query for query in self._queries(connection) if query[1] in kinds]
-        for table, _, source_table, _ in queries:
+        lines = self._lines(connection)
+        read = [(kind, rows.TABLE_OF_KIND[kind], *self.row_keys[kind]) for kind in self.row_keys if kind in kinds]
+        for _, table, source_table, _ in read:
             progress(table, 0, 0, connection.execute(f'SELECT count(*) FROM "{source_table}"').fetchone()[0])
-        for table, kind, _, query in queries:
+        for kind, table, source_table, key in read:
             done = 0
-            cursor = connection.execute(query)
+            cursor = connection.execute(f'SELECT {lines[kind]} FROM "{source_table}" ORDER BY {key}')
             while batch := cursor.fetchmany(CHUNK_ROWS):
                 yield kind, [line if codec is None else line.decode(codec) for (line,) in batch]
                 done += len(batch)
                 progress(table, done, done, None)
             progress(table, done, done, None)
-
-    #: Per kind: the table and the key its rows are read in order of (see _queries).
-    row_keys: dict[str, tuple[str, str]] = {}
 
     def describe_row(self, kind: str, index: int) -> str:
         table, key = self.row_keys[kind]
@@ -138,18 +139,15 @@ class MiniTwitSqliteSource(_SqliteSource):
         self._first_bad(connection, "message", "message_id", "pub_date",
                         "typeof(pub_date) IN ('integer', 'real', 'null')")
 
-    def _queries(self, connection):
-        return [
-            ("users", rows.USER, "user", "SELECT " + rows.sqlite_copy_line(
-                rows.USER, sid="user_id", text1="username", text2="email", text3="pw_hash", flag="0")
-             + " FROM user ORDER BY user_id"),
-            ("follows", rows.FOLLOW, "follower", "SELECT " + rows.sqlite_copy_line(rows.FOLLOW, ref1="who_id", ref2="whom_id")
-             + " FROM follower ORDER BY rowid"),
-            ("messages", rows.MESSAGE, "message", "SELECT " + rows.sqlite_copy_line(
+    def _lines(self, connection):
+        return {
+            rows.USER: rows.sqlite_copy_line(
+                rows.USER, sid="user_id", text1="username", text2="email", text3="pw_hash", flag="0"),
+            rows.FOLLOW: rows.sqlite_copy_line(rows.FOLLOW, ref1="who_id", ref2="whom_id"),
+            rows.MESSAGE: rows.sqlite_copy_line(
                 rows.MESSAGE, sid="message_id", ref1="author_id", text1="text",
-                micros="CAST(round(pub_date * 1000000) AS INTEGER)", flag="flagged != 0")
-             + " FROM message ORDER BY message_id"),
-        ]
+                micros="CAST(round(pub_date * 1000000) AS INTEGER)", flag="flagged != 0"),
+        }
 
 
 class TwooterSqliteSource(_SqliteSource):
@@ -164,20 +162,17 @@ class TwooterSqliteSource(_SqliteSource):
                         "pub_date IS NULL OR (typeof(pub_date) = 'text' AND "
                         "pub_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-9][0-9]:[0-9][0-9]:[0-9][0-9]*')")
 
-    def _queries(self, connection):
+    def _lines(self, connection):
         admin = "is_admin != 0" if "is_admin" in _columns(connection, "users") else "0"
         flagged = "flagged != 0" if "flagged" in _columns(connection, "messages") else "0"
         # Whole seconds from strftime, microseconds from the fraction's digits (padded to six).
         micros = ("CAST(strftime('%s', substr(pub_date, 1, 19)) AS INTEGER) * 1000000 + "
                   "CAST(substr(substr(pub_date, 21) || '000000', 1, 6) AS INTEGER)")
-        return [
-            ("users", rows.USER, "users", "SELECT " + rows.sqlite_copy_line(
-                rows.USER, sid="id", text1="username", text2="email", text3="pw_hash", flag=admin)
-             + " FROM users ORDER BY id"),
-            ("follows", rows.FOLLOW, "follows", "SELECT " + rows.sqlite_copy_line(
-                rows.FOLLOW, ref1="follower_id", ref2="followed_id") + " FROM follows ORDER BY rowid"),
-            ("messages", rows.MESSAGE, "messages", "SELECT " + rows.sqlite_copy_line(
+        return {
+            rows.USER: rows.sqlite_copy_line(
+                rows.USER, sid="id", text1="username", text2="email", text3="pw_hash", flag=admin),
+            rows.FOLLOW: rows.sqlite_copy_line(rows.FOLLOW, ref1="follower_id", ref2="followed_id"),
+            rows.MESSAGE: rows.sqlite_copy_line(
                 rows.MESSAGE, sid="id", ref1="author_id", text1="text",
-                micros=f"CASE WHEN pub_date IS NULL THEN NULL ELSE {micros} END", flag=flagged)
-             + " FROM messages ORDER BY id"),
-        ]
+                micros=f"CASE WHEN pub_date IS NULL THEN NULL ELSE {micros} END", flag=flagged),
+        }
