@@ -50,8 +50,9 @@ SESSION = ("SET TIME ZONE 'UTC'", "SET DateStyle = 'ISO, YMD'")
 # file's ids 1..n as they were, a range check (the common case, and cheaper).
 #
 # Follows and messages whose users the plan kept, as COPY lines in the
-# formats the read-back gives. A message is kept when the staged plan would
-# not skip it (see plan.MESSAGES): known author, non-empty text, a time.
+# formats the read-back gives. A message is sent when the staged plan would
+# not skip it (see plan.MESSAGES): a known author ({known}), and {sent}.
+SENT_MESSAGE = "m.text <> '' AND m.pub_date IS NOT NULL"
 FOLLOW_LINES = """
 SELECT CAST(printf('%d\t%d\n', {user:f.who_id}, {user:f.whom_id}) AS BLOB)
 FROM follower f {joins} WHERE {known}
@@ -60,7 +61,7 @@ ORDER BY f.rowid
 MESSAGE_LINES = """
 SELECT CAST(printf('%d,%d,"%w",%s+00,%s\n', m.message_id, {user:m.author_id}, m.text,
                    datetime(m.pub_date, 'unixepoch'), CASE WHEN m.flagged != 0 THEN 't' ELSE 'f' END) AS BLOB)
-FROM message m {joins} WHERE {known} AND m.text <> '' AND m.pub_date IS NOT NULL
+FROM message m {joins} WHERE {known} AND {sent}
 ORDER BY m.message_id
 """
 WRITE_FOLLOWS = "COPY follows (follower_id, followed_id) FROM STDIN"
@@ -118,7 +119,7 @@ GROUP BY 1 HAVING count(*) > 1
 """
 SHARED_TIMES = """
 SELECT CAST(printf('%d\t%s+00\n', {user:m.author_id}, datetime(m.pub_date, 'unixepoch')) AS BLOB)
-FROM message m {joins} WHERE {known} AND m.text <> '' AND m.pub_date IS NOT NULL
+FROM message m {joins} WHERE {known} AND {sent}
 GROUP BY 1 HAVING count(*) > 1
 """
 
@@ -169,6 +170,7 @@ class UserIds:
         return type(source_id) is int and 1 <= source_id <= self.kept_up_to
 
     def sql(self, query: str) -> str:
+        query = query.replace("{sent}", SENT_MESSAGE)
         columns = re.findall(r"\{user:([\w.]+)\}", query)
         if self.kept_up_to is not None:
             # typeof(): a REAL such as 1.5 is in range but names no user, as the join would say.
@@ -228,7 +230,7 @@ class Summed:
     def of(cls, cursor: sqlite3.Cursor) -> "Summed":
         """A query's lines, on the file's side."""
         summed = cls()
-        while lines := [line for (line,) in cursor.fetchmany(CHUNK_ROWS)]:
+        while lines := _next_lines(cursor):
             summed.add(lines)
         return summed
 
@@ -260,7 +262,7 @@ class SentLines(staging.CopyStream, Summed):
         return data
 
     def _fetch(self) -> bytes:
-        lines = [line for (line,) in self.cursor.fetchmany(CHUNK_ROWS)]
+        lines = _next_lines(self.cursor)
         self.add(lines)
         return b"".join(lines)
 
@@ -305,13 +307,18 @@ def _file_facts(connection: sqlite3.Connection, users: UserIds, messages: SentLi
 def _always_growing(cursor: sqlite3.Cursor) -> bool:
     """Whether each value is larger than the one before, read in batches (memory stays flat)."""
     previous = None
-    while batch := [moment for (moment,) in cursor.fetchmany(CHUNK_ROWS)]:
+    while batch := _next_lines(cursor):
         if previous is not None and batch[0] <= previous:
             return False
         if not all(map(operator.lt, batch, batch[1:])):
             return False
         previous = batch[-1]
     return True
+
+
+def _next_lines(cursor: sqlite3.Cursor) -> list:
+    """The next batch of a one-column query's values; empty at the end."""
+    return [value for (value,) in cursor.fetchmany(CHUNK_ROWS)]
 
 
 def _lines(connection: sqlite3.Connection, query: str) -> list[bytes]:
