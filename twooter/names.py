@@ -1,0 +1,90 @@
+"""What a username may be, its one canonical form, and the key two names are compared by.
+
+Pure functions, no Flask and no database: the web, the simulator API and
+migrate_tools all apply these same rules.
+
+* Canonical form: Unicode NFC (UAX #15), so "José" typed with a precomposed
+  "é" and with "e" + U+0301 is one name.
+* Comparison key: the canonical form, case-folded (Unicode default case
+  folding, `str.casefold`) and normalised again, so "Alice" and "alice" are
+  one name, as on other microblogs.
+* Refused: control, format, surrogate, private-use, unassigned and line or
+  paragraph separator characters; Unicode's default-ignorable code points
+  (zero-width characters, bidirectional overrides, variation selectors,
+  fillers that render as nothing); whitespace other than U+0020 and any
+  whitespace at either end; `/`; the path segments `.` and `..`.
+"""
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+MAX_USERNAME_LENGTH = 64
+
+# Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt,
+# Unicode 15.1); Python's unicodedata does not expose the property.
+_DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+# General categories that never belong in a name (Cc control, Cf format,
+# Cs surrogate, Co private use, Cn unassigned, Zl/Zp line/paragraph separators).
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+# Reasons, worded for the person registering.
+TOO_LONG = f"The username is too long (at most {MAX_USERNAME_LENGTH} characters)"
+EDGE_WHITESPACE = "The username cannot begin or end with a space"
+BAD_CHARACTER = "The username cannot contain '/', control characters or invisible characters"
+NOT_A_PATH_SEGMENT = "The username cannot be '.' or '..'"
+RESERVED = "The username is reserved"
+
+
+def canonical(name: str) -> str:
+    """The form a name is stored and shown in: NFC."""
+    return unicodedata.normalize("NFC", name)
+
+
+def name_key(name: str) -> str:
+    """The key two names are compared by: NFC, case-folded, NFC again.
+
+    Two names are the same name exactly when their keys are equal.
+    """
+    return unicodedata.normalize("NFC", canonical(name).casefold())
+
+
+def _is_ignorable(code_point: int) -> bool:
+    return any(low <= code_point <= high for low, high in _DEFAULT_IGNORABLE)
+
+
+def bad_character(name: str) -> str | None:
+    """The first character a name may not hold, or None."""
+    for ch in name:
+        if ch == "/" or unicodedata.category(ch) in _REFUSED_CATEGORIES or _is_ignorable(ord(ch)):
+            return ch
+        if ch != " " and (ch.isspace() or unicodedata.category(ch) == "Zs"):
+            return ch
+    return None
+
+
+def name_problem(name: str, reserved: Iterable[str] = ()) -> str | None:
+    """Why `name` cannot be a new username, or None when it can.
+
+    `name` should already be canonical (see `canonical`); `reserved` are names
+    the app routes itself, compared by `name_key`. An empty name is the
+    caller's case (MiniTwit words it "You have to enter a username").
+    """
+    if len(name) > MAX_USERNAME_LENGTH:
+        return TOO_LONG
+    if name != name.strip():
+        return EDGE_WHITESPACE
+    if bad_character(name) is not None:
+        return BAD_CHARACTER
+    if name in {".", ".."}:
+        return NOT_A_PATH_SEGMENT
+    key = name_key(name)
+    if any(key == name_key(other) for other in reserved):
+        return RESERVED
+    return None
