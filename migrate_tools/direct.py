@@ -273,8 +273,10 @@ def _read_back(cursor, statement: str) -> Summed:
     return received
 
 
-def _values(connection: sqlite3.Connection) -> tuple[bool, bool]:
-    """(whether every value fits the lines, whether the times only grow in the file's order)."""
+def _values(connection: sqlite3.Connection, source: MiniTwitSqliteSource) -> tuple[bool, bool]:
+    """(whether every value fits the lines, whether the times only grow in the file's order);
+    raises SourceError for a value the target cannot store at all."""
+    source.check_values(connection)
     odd = connection.execute(ODD_VALUES).fetchone()[0]
     return odd == 0, _always_growing(connection.execute(TIMES))
 
@@ -354,7 +356,7 @@ def _names_check(cursor, names: Summed) -> verify.Check:
 
 def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) -> bool:
     """Load the file as described above; False (nothing done) when it does not fit."""
-    with source.reading(checked=False) as connection:  # the checks here are stricter
+    with source.reading(checked=False) as connection:  # checked in the worker below
         if not fits(connection):
             return False
         cursor.execute("SAVEPOINT direct_load")
@@ -365,7 +367,7 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
         progress.phase("planning users, writing follows and messages")
         # SQLite answers what it can while PostgreSQL works (one question at a time).
         with ThreadPoolExecutor(max_workers=1) as worker:
-            asked = worker.submit(_values, connection)
+            asked = worker.submit(_values, connection, source)
             user_tallies, planned_users = plan.plan_users(cursor, joined=False)  # its map is read once
             values_fit, growing = asked.result()
             if not values_fit:
@@ -399,6 +401,7 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
         source_report.tables[table] = _tally(skipped, sent[table].rows, merged[table].rows)
         # Rows the file holds against rows sent or skipped for a reason.
         source_report.read_check[table] = verify.Check(read, source_report.tables[table].read)
+    source_report.count_adjusted(source.adjusted)
     users_now = verify.target_content(cursor, ("users",))["users"]
     report.verification = {
         "users": verify.Check(planned_users[0], users_now[0], planned_users[1], users_now[1]),

@@ -105,6 +105,8 @@ def _staged(cursor, sources: list[Source], report: Report, progress: Quiet) -> N
     for table, per_source in tallies.items():
         for index, tally in per_source.items():
             report.sources[index].tables[table] = tally
+    for source, source_report in zip(sources, report.sources):
+        source_report.count_adjusted(source.adjusted)
     for index, checks in verify.check_read(counts, tallies).items():
         report.sources[index].read_check = checks
     progress.phase("verifying")

@@ -26,6 +26,13 @@ class SourceReport:
     read_check: dict[str, Check] = field(default_factory=dict)
     ignored: dict[str, int] = field(default_factory=dict)
 
+    def count_adjusted(self, adjusted: dict[str, dict[str, int]]) -> None:
+        """Add the values the source's reader changed by a documented rule to the conflicts."""
+        for table, counts in adjusted.items():
+            conflicts = self.tables.setdefault(table, TableTally()).conflicts
+            for reason, n in counts.items():
+                conflicts[reason] = conflicts.get(reason, 0) + n
+
     def as_dict(self) -> dict:
         return {
             "path": self.path,

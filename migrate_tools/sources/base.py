@@ -26,6 +26,9 @@ class Source(ABC):
         self.path = Path(path)
         #: Tables found in the file but not part of any migration, with their row counts.
         self.ignored: dict[str, int] = {}
+        #: Per table, documented changes to values made while reading, counted by name
+        #: (reported with the plan's conflicts); complete once the rows are read.
+        self.adjusted: dict[str, dict[str, int]] = {}
 
     def chunks(self, progress: ProgressCallback) -> Iterator[Chunk]:
         """Every row of the source, streamed; raises SourceError on bad input.

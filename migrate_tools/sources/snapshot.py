@@ -5,6 +5,7 @@ memory; the three arrays may come in any order.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +20,7 @@ from .base import ProgressCallback, Source
 
 _ARRAYS = {"users.item": "users", "follows.item": "follows", "messages.item": "messages"}
 _SCALARS = {"string", "number", "boolean", "null"}
+_FRACTION = re.compile(r"[T ]\d\d:\d\d:\d\d[.,](\d+)")
 
 
 def looks_like_snapshot(head: bytes) -> bool:
@@ -87,6 +89,9 @@ class SnapshotSource(Source):
             return None
         if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
             raise SourceError(self.path, f"{where}: {name} {value!r} is missing or of the wrong type")
+        reason = rows.text_problem(value) if isinstance(value, str) else rows.id_problem(value)
+        if reason:
+            raise SourceError(self.path, f"{where}: {name} {value!r} {reason}")
         return value
 
     def _user(self, item: dict, index: int) -> rows.StagedRow:
@@ -115,6 +120,13 @@ class SnapshotSource(Source):
                 micros = rows.micros_of(datetime.fromisoformat(stamp))
             except ValueError:
                 raise SourceError(self.path, f"{where}: pub_date {stamp!r} is not an ISO 8601 time") from None
+            if reason := rows.micros_problem(micros):
+                raise SourceError(self.path, f"{where}: pub_date {stamp!r} {reason}")
+            # fromisoformat keeps six digits of a longer fraction: the documented rule, counted.
+            fraction = _FRACTION.search(stamp)
+            if fraction and fraction.group(1)[6:].strip("0"):
+                counted = self.adjusted.setdefault("messages", {})
+                counted[rows.BELOW_MICROSECOND] = counted.get(rows.BELOW_MICROSECOND, 0) + 1
         flagged = item.get("flagged")
         return rows.message(
             self._field(item, "id", where, (int,), required=False),

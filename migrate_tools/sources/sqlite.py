@@ -57,9 +57,63 @@ def open_sqlite(path: Path) -> Source:
     )
 
 
+def _text_refusals(table: str, key: str, *columns: str) -> list[tuple[str, str, str, str, str]]:
+    """What a text column of the file may hold that the target cannot store exactly.
+
+    SQLite's own functions (printf among them) end a text at a NUL, so such
+    a value must be refused before any line is formed from it.
+    """
+    refused = []
+    for column in columns:
+        refused += [
+            (table, key, column, f"instr({column}, char(0)) > 0", rows.NUL_REASON),
+            (table, key, column, f"typeof({column}) = 'blob'", "is a BLOB where text belongs"),
+        ]
+    return refused
+
+
+def _shown(value) -> str:
+    """A value for an error message: bytes as text where they decode, at most 60 characters."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="backslashreplace")
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 class _SqliteSource(Source):
-    def _checks(self, connection: sqlite3.Connection) -> None:
-        """Reject values the COPY lines cannot carry, naming the row."""
+    #: (table, key, column, SQL condition of a refused value, reason), checked before reading.
+    refusals: list[tuple[str, str, str, str, str]] = []
+
+    def check_values(self, connection: sqlite3.Connection) -> None:
+        """Refuse values the target cannot store exactly, naming the first such row;
+        count the values a documented rule changes (see rows.BELOW_MICROSECOND).
+
+        One scan per table: its conditions are asked together.
+        """
+        tables = dict.fromkeys(table for table, *_ in self.refusals)
+        for table in tables:
+            checks = [r for r in self.refusals if r[0] == table]
+            key = checks[0][1]
+            which = " ".join(f"WHEN {condition} THEN {i}" for i, (*_, condition, _) in enumerate(checks))
+            either = " OR ".join(f"({condition})" for *_, condition, _ in checks)
+            bad = connection.execute(
+                f'SELECT {key}, CASE {which} END FROM "{table}" WHERE {either} LIMIT 1').fetchone()
+            if bad is not None:
+                _, _, column, _, reason = checks[bad[1]]
+                factory, connection.text_factory = connection.text_factory, bytes
+                try:
+                    (value,) = connection.execute(
+                        f'SELECT {column} FROM "{table}" WHERE {key} = ?', (bad[0],)).fetchone()
+                finally:
+                    connection.text_factory = factory
+                raise SourceError(self.path, f"table {table}, {key} {bad[0]}: {column} {_shown(value)} {reason}")
+        self.adjusted = {}
+        for table, reason, condition in self.counted:
+            if count := connection.execute(f'SELECT count(*) FROM "{table}" WHERE {condition}').fetchone()[0]:
+                self.adjusted.setdefault("messages", {})[reason] = count
+
+    #: (table, conflict name, SQL condition): values a documented rule changes, counted.
+    counted: list[tuple[str, str, str]] = []
 
     #: Per kind, in reading order: the file's table, and the key its rows are read in order of.
     row_keys: dict[str, tuple[str, str]] = {}
@@ -79,7 +133,7 @@ class _SqliteSource(Source):
         try:
             connection.execute("BEGIN")
             if checked:
-                self._checks(connection)
+                self.check_values(connection)
             yield connection
             connection.execute("COMMIT")
         except sqlite3.DatabaseError as error:
@@ -121,12 +175,6 @@ class _SqliteSource(Source):
             connection.close()
         return f"table {table}, {key} {value}"
 
-    def _first_bad(self, connection, table: str, key: str, column: str, condition: str) -> None:
-        bad = connection.execute(
-            f"SELECT {key}, {column} FROM {table} WHERE NOT ({condition}) LIMIT 1").fetchone()
-        if bad is not None:
-            raise SourceError(self.path, f"table {table}, row {bad[0]}: {column} {bad[1]!r} is not valid")
-
 
 class MiniTwitSqliteSource(_SqliteSource):
     """The original MiniTwit schema: `user`, `follower` (no key), `message` with Unix seconds."""
@@ -135,9 +183,17 @@ class MiniTwitSqliteSource(_SqliteSource):
     row_keys = {rows.USER: ("user", "user_id"), rows.FOLLOW: ("follower", "rowid"),
                 rows.MESSAGE: ("message", "message_id")}
 
-    def _checks(self, connection) -> None:
-        self._first_bad(connection, "message", "message_id", "pub_date",
-                        "typeof(pub_date) IN ('integer', 'real', 'null')")
+    refusals = [
+        *_text_refusals("user", "user_id", "username", "email", "pw_hash"),
+        *_text_refusals("message", "message_id", "text"),
+        ("message", "message_id", "pub_date", "typeof(pub_date) NOT IN ('integer', 'real', 'null')",
+         "is not a Unix time"),
+        ("message", "message_id", "pub_date",
+         f"pub_date < {rows.EARLIEST_SECONDS} OR pub_date >= {rows.LATEST_SECONDS + 1}", rows.TIME_RANGE_REASON),
+    ]
+    # A REAL time is rounded to the microsecond (as the lines below do).
+    counted = [("message", rows.BELOW_MICROSECOND,
+                "typeof(pub_date) = 'real' AND pub_date * 1000000 <> round(pub_date * 1000000)")]
 
     def _lines(self, connection):
         return {
@@ -156,11 +212,18 @@ class TwooterSqliteSource(_SqliteSource):
     kind = "twooter-sqlite"
     row_keys = {rows.USER: ("users", "id"), rows.FOLLOW: ("follows", "rowid"), rows.MESSAGE: ("messages", "id")}
 
-    def _checks(self, connection) -> None:
-        # SQLAlchemy stores the app's UTC times as naive ISO text: 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
-        self._first_bad(connection, "messages", "id", "pub_date",
-                        "pub_date IS NULL OR (typeof(pub_date) = 'text' AND "
-                        "pub_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-9][0-9]:[0-9][0-9]:[0-9][0-9]*')")
+    # SQLAlchemy stores the app's UTC times as naive ISO text, 'YYYY-MM-DD HH:MM:SS.ffffff':
+    # anything else (another shape, an impossible date, a zone) is refused, not guessed at.
+    refusals = [
+        *_text_refusals("users", "id", "username", "email", "pw_hash"),
+        *_text_refusals("messages", "id", "text"),
+        ("messages", "id", "pub_date",
+         "pub_date IS NOT NULL AND NOT (typeof(pub_date) = 'text' "
+         "AND datetime(substr(pub_date, 1, 19)) = replace(substr(pub_date, 1, 19), 'T', ' ') "
+         "AND (length(pub_date) = 19 OR (length(pub_date) = 26 AND substr(pub_date, 20, 1) = '.' "
+         "AND substr(pub_date, 21) GLOB '[0-9][0-9][0-9][0-9][0-9][0-9]')))",
+         "is not a time as Twooter stores it ('YYYY-MM-DD HH:MM:SS.ffffff', UTC)"),
+    ]
 
     def _lines(self, connection):
         admin = "is_admin != 0" if "is_admin" in _columns(connection, "users") else "0"
