@@ -98,7 +98,8 @@ def _staged(cursor, sources: list[Source], report: Report, progress: Quiet) -> N
     for index, source in enumerate(sources):
         progress.source(source.describe())
         counts.append(staging.copy_source(cursor, index, source, source.chunks(progress.update)))
-        report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored))
+        report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored,
+                                           value_check=staging.check_values(cursor, index, source)))
     before = verify.target_content(cursor)
     progress.phase("planning the merge and writing")
     tallies, planned = plan.load(cursor, report.target_before)

@@ -25,6 +25,8 @@ class SourceReport:
     tables: dict[str, TableTally] = field(default_factory=dict)
     read_check: dict[str, Check] = field(default_factory=dict)
     ignored: dict[str, int] = field(default_factory=dict)
+    #: The source's values as its reader decoded them against what was staged of them.
+    value_check: Check | None = None
 
     def count_adjusted(self, adjusted: dict[str, dict[str, int]]) -> None:
         """Add the values the source's reader changed by a documented rule to the conflicts."""
@@ -39,6 +41,7 @@ class SourceReport:
             "kind": self.kind,
             "tables": {t: tally.__dict__ for t, tally in self.tables.items()},
             "read_check": {t: check.as_dict() for t, check in self.read_check.items()},
+            "value_check": None if self.value_check is None else self.value_check.as_dict(),
             "ignored_tables": self.ignored,
         }
 
@@ -81,6 +84,7 @@ class Report:
     @property
     def ok(self) -> bool:
         checks = [c for s in self.sources for c in s.read_check.values()] + list(self.verification.values())
+        checks += [s.value_check for s in self.sources if s.value_check is not None]
         return bool(self.verification) and self.accounted and all(c.ok for c in checks)
 
     def as_dict(self) -> dict:
@@ -128,6 +132,11 @@ class Report:
         read_ok = all(c.ok for s in self.sources for c in s.read_check.values())
         console.print(checks)
         console.print(f"read checks (rows read = rows accounted for): {'ok' if read_ok else 'MISMATCH'}")
+        for index, source in enumerate(self.sources):
+            if source.value_check is not None:
+                console.print(f"value check {index + 1} (values decoded = values staged, "
+                              f"{source.value_check.expected_rows} rows): "
+                              f"{'ok' if source.value_check.ok else 'MISMATCH'}")
         console.print(f"load path: {self.method} ({PATHS[self.method]})")
         if self.dry_run:
             outcome = "dry run: checked everything, wrote nothing"

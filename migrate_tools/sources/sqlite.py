@@ -6,11 +6,12 @@ writing (WAL mode) still yields one consistent picture of its data.
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .. import rows
+from .. import rows, verify
 from ..errors import SourceError
 from .base import CHUNK_ROWS, Chunk, ProgressCallback, Source
 
@@ -147,7 +148,11 @@ class _SqliteSource(Source):
 
     def chunks_from(self, connection: sqlite3.Connection, progress: ProgressCallback,
                     kinds: str = rows.USER + rows.FOLLOW + rows.MESSAGE) -> Iterator[Chunk]:
-        """The rows of the given kinds, read through a connection from reading()."""
+        """The rows of the given kinds, read through a connection from reading().
+
+        Starts the sum of their value lines (self.values) afresh.
+        """
+        self.values = verify.Summed()
         # The COPY lines arrive as bytes in the file's text encoding: only
         # UTF-16 files (rare) need decoding before they go to PostgreSQL.
         encoding = connection.execute("PRAGMA encoding").fetchone()[0]
@@ -164,6 +169,27 @@ class _SqliteSource(Source):
                 done += len(batch)
                 progress(table, done, done, None)
             progress(table, done, done, None)
+            self.values.add(map(verify.staged_value_line, self.decoded_rows(connection, kind)))
+
+    def decoded_rows(self, connection: sqlite3.Connection, kind: str) -> Iterator[rows.StagedRow]:
+        """A kind's rows in reading order, from the values as SQLite holds them, converted
+        in Python (text as its bytes, never through SQLite's text functions): the side
+        of verification that the lines' SQL has no part in."""
+        encoding = connection.execute("PRAGMA encoding").fetchone()[0]
+        codec = None if encoding == "UTF-8" else encoding.lower()
+        text = (lambda raw: raw) if codec is None else (lambda raw: None if raw is None else raw.decode(codec))
+        table, key = self.row_keys[kind]
+        columns, convert = self._decoders(connection)[kind]
+        listed = ", ".join(f"CAST({column[5:]} AS BLOB)" if column.startswith("text:") else column
+                           for column in columns)
+        cursor = connection.execute(f'SELECT {listed} FROM "{table}" ORDER BY {key}')
+        while batch := cursor.fetchmany(CHUNK_ROWS):
+            for values in batch:
+                yield convert(*(text(v) if c.startswith("text:") else v for c, v in zip(columns, values)))
+
+    def _decoders(self, connection: sqlite3.Connection) -> dict:
+        """Per kind: the columns to read ('text:name' for text) and what makes a StagedRow of them."""
+        raise NotImplementedError
 
     def describe_row(self, kind: str, index: int) -> str:
         table, key = self.row_keys[kind]
@@ -195,6 +221,16 @@ class MiniTwitSqliteSource(_SqliteSource):
     counted = [("message", rows.BELOW_MICROSECOND,
                 "typeof(pub_date) = 'real' AND pub_date * 1000000 <> round(pub_date * 1000000)")]
 
+    def _decoders(self, connection):
+        return {
+            rows.USER: (("user_id", "text:username", "text:email", "text:pw_hash"),
+                        lambda i, name, email, pw_hash: rows.user(i, name, email, pw_hash, False)),
+            rows.FOLLOW: (("who_id", "whom_id"), rows.follow),
+            rows.MESSAGE: (("message_id", "author_id", "text:text", "pub_date", "flagged"),
+                           lambda i, author, text, seconds, flagged: rows.message(
+                               i, author, text, _unix_micros(seconds), None if flagged is None else flagged != 0)),
+        }
+
     def _lines(self, connection):
         return {
             rows.USER: rows.sqlite_copy_line(
@@ -225,6 +261,20 @@ class TwooterSqliteSource(_SqliteSource):
          "is not a time as Twooter stores it ('YYYY-MM-DD HH:MM:SS.ffffff', UTC)"),
     ]
 
+    def _decoders(self, connection):
+        admin = "is_admin" if "is_admin" in _columns(connection, "users") else "0"
+        flagged = "flagged" if "flagged" in _columns(connection, "messages") else "0"
+        return {
+            rows.USER: (("id", "text:username", "text:email", "text:pw_hash", admin),
+                        lambda i, name, email, pw_hash, is_admin: rows.user(
+                            i, name, email, pw_hash, None if is_admin is None else is_admin != 0)),
+            rows.FOLLOW: (("follower_id", "followed_id"), rows.follow),
+            rows.MESSAGE: (("id", "author_id", "text:text", "pub_date", flagged),
+                           lambda i, author, text, stamp, flag: rows.message(
+                               i, author, text, None if stamp is None else rows.micros_of(datetime.fromisoformat(stamp)),
+                               None if flag is None else flag != 0)),
+        }
+
     def _lines(self, connection):
         admin = "is_admin != 0" if "is_admin" in _columns(connection, "users") else "0"
         flagged = "flagged != 0" if "flagged" in _columns(connection, "messages") else "0"
@@ -239,3 +289,11 @@ class TwooterSqliteSource(_SqliteSource):
                 rows.MESSAGE, sid="id", ref1="author_id", text1="text",
                 micros=f"CASE WHEN pub_date IS NULL THEN NULL ELSE {micros} END", flag=flagged),
         }
+
+
+def _unix_micros(seconds: int | float | None) -> int | None:
+    """Unix seconds as microseconds; a REAL rounded half away from zero, as SQLite's round() does."""
+    if seconds is None or isinstance(seconds, int):
+        return None if seconds is None else seconds * 1_000_000
+    scaled = seconds * 1_000_000
+    return int(scaled + 0.5) if scaled >= 0 else -int(-scaled + 0.5)
