@@ -101,3 +101,14 @@ def same_key_groups(usernames: Iterable[str]) -> list[list[str]]:
     for username in usernames:
         by_key.setdefault(name_key(username), []).append(username)
     return [group for group in by_key.values() if len(group) > 1]
+
+
+# The first path segments the app routes itself, and names commonly asked
+# for at a site's root: a user so named would have no page. The app derives
+# its list from its own routes (accounts.reserved_names); tools that run
+# without the app, such as migrate_tools, use this one, and a test keeps the
+# two the same.
+RESERVED_NAMES = frozenset({
+    "add_message", "admin", "api", "favicon.ico", "fllws", "health", "latest", "login", "logout", "logs",
+    "metrics", "msgs", "openapi.json", "public", "register", "robots.txt", "static",
+})
