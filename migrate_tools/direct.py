@@ -286,11 +286,16 @@ def _read_and_skipped(connection: sqlite3.Connection, table: str, skips: str, se
     return read, dict(connection.execute(skips).fetchall()) if read != sent.rows else {}
 
 
-def _file_facts(connection: sqlite3.Connection, users: UserIds, messages: SentLines, growing: bool) -> dict:
-    """The rest of the file's side of the account, asked while PostgreSQL builds indexes."""
+def _file_facts(connection: sqlite3.Connection, users: UserIds, messages: SentLines, growing: bool,
+                stored_as: dict[bytes, bytes]) -> dict:
+    """The rest of the file's side of the account, asked while PostgreSQL builds indexes.
+
+    `stored_as`: the file's usernames the plan renamed, with their new names.
+    """
     return {
         "messages": _read_and_skipped(connection, "message", MESSAGE_SKIPS, messages),
-        "names": _decoded(connection.execute(users.sql(MAPPED_NAMES))),
+        "names": _decoded(connection.execute(users.sql(MAPPED_NAMES)),
+                          lambda values: (values[0], stored_as.get(values[1], values[1]))),
         "message values": _decoded(connection.execute(users.sql(MESSAGE_DECODED)), _message_values),
         "follow values": _decoded(connection.execute(users.sql(FOLLOW_VALUES))),
         "shared times": [] if growing and users.kept_up_to is not None
@@ -362,7 +367,7 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
         # SQLite answers what it can while PostgreSQL works (one question at a time).
         with ThreadPoolExecutor(max_workers=1) as worker:
             asked = worker.submit(_values, connection, source)
-            user_tallies, planned_users = plan.plan_users(cursor, joined=False)  # its map is read once
+            user_tallies, planned_users, report.renames = plan.plan_users(cursor, joined=False)  # map read once
             values_fit, growing = asked.result()
             if not values_fit:
                 cursor.execute("ROLLBACK TO SAVEPOINT direct_load")
@@ -373,7 +378,8 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
             staging.copy_in(cursor, WRITE_MESSAGES, sent["messages"], source)
             sent["follows"] = SentLines(connection, users.sql(FOLLOW_LINES), progress.update, "follows")
             ahead = worker.submit(sent["follows"].read_ahead, READ_AHEAD_BYTES)
-            asked = worker.submit(_file_facts, connection, users, sent["messages"], growing)
+            stored_as = {rename.old.encode(): rename.new.encode() for rename in report.renames}
+            asked = worker.submit(_file_facts, connection, users, sent["messages"], growing, stored_as)
             plan.rebuild(cursor, rebuild["messages"])
             ahead.result()
             facts = asked.result()
@@ -403,5 +409,6 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
         "follows": _table_check(facts["follow values"], merged["follows"], there["follows"]),
         "messages": _table_check(facts["message values"], merged["messages"], there["messages"]),
         "user map": _names_check(cursor, facts["names"]),
+        "username keys": verify.keys_check(cursor),
     }
     return True

@@ -102,7 +102,7 @@ def _staged(cursor, sources: list[Source], report: Report, progress: Quiet) -> N
                                            value_check=staging.check_values(cursor, index, source)))
     before = verify.target_content(cursor)
     progress.phase("planning the merge and writing")
-    tallies, planned = plan.load(cursor, report.target_before)
+    tallies, planned, report.renames = plan.load(cursor, report.target_before)
     for table, per_source in tallies.items():
         for index, tally in per_source.items():
             report.sources[index].tables[table] = tally
@@ -112,6 +112,7 @@ def _staged(cursor, sources: list[Source], report: Report, progress: Quiet) -> N
         report.sources[index].read_check = checks
     progress.phase("verifying")
     report.verification = verify.check_target(before, planned, verify.target_content(cursor))
+    report.verification["username keys"] = verify.keys_check(cursor)
 
 
 def _target_error(error: Exception, shown: str) -> TargetError:

@@ -28,9 +28,10 @@ rules to follows and messages in its own queries.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
-from . import verify
+from . import rows, usernames, verify
 from .staging import STAGE
 
 EPOCH_PLUS = "(timestamptz 'epoch' + {} * interval '1 microsecond')"
@@ -56,35 +57,46 @@ class TableTally:
             self.skipped[reason] = self.skipped.get(reason, 0) + count
 
 
-# Usernames are partitioned byte for byte (COLLATE "C"): the same equality
-# as the database's collation, and a cheaper sort.
-USERS = f"""
-CREATE TEMP TABLE plan_users ON COMMIT DROP AS
+# Staged users with the reason the plan skips some; the names of the others
+# are then decided in Python (usernames.decide) and come back as plan_names.
+USER_ROWS = f"""
+CREATE TEMP TABLE plan_user_rows ON COMMIT DROP AS
 WITH staged AS (
     SELECT src, seq, sid, t1 AS username, coalesce(t2, '') AS email, t2 IS NULL AS email_missing,
            t3 AS pw_hash, coalesce(flag, false) AS is_admin,
            row_number() OVER (PARTITION BY src, sid ORDER BY seq) AS id_copy
     FROM {STAGE} WHERE kind = 'u'
-), checked AS (
-    SELECT *, CASE
-        WHEN username IS NULL OR username = '' THEN 'empty_username'
-        WHEN pw_hash IS NULL OR pw_hash = '' THEN 'missing_password_hash'
-        WHEN sid IS NULL THEN 'missing_id'
-        WHEN id_copy > 1 THEN 'duplicate_id'
-    END AS skip
-    FROM staged
 )
-SELECT c.*, t.id AS existing_id,
-       row_number() OVER (PARTITION BY c.skip IS NULL, c.username COLLATE "C" ORDER BY c.src, c.seq) AS first_rank,
-       row_number() OVER (PARTITION BY c.skip IS NULL, c.username COLLATE "C"
-                          ORDER BY c.src DESC, c.seq DESC) AS newest_rank
-FROM checked c LEFT JOIN users t ON c.skip IS NULL AND t.username = c.username
+SELECT *, CASE
+    WHEN username IS NULL OR username = '' THEN 'empty_username'
+    WHEN pw_hash IS NULL OR pw_hash = '' THEN 'missing_password_hash'
+    WHEN sid IS NULL THEN 'missing_id'
+    WHEN id_copy > 1 THEN 'duplicate_id'
+END AS skip
+FROM staged
+"""
+KEPT_USER_ROWS = "SELECT src, seq, username FROM plan_user_rows WHERE skip IS NULL ORDER BY src, seq"
+PLAN_NAMES = """
+CREATE TEMP TABLE plan_names (src smallint, seq bigint, username text, username_key text, renamed text)
+ON COMMIT DROP
+"""
+
+# Stored usernames are partitioned byte for byte (COLLATE "C"): the same
+# equality as the database's collation, and a cheaper sort.
+USERS = """
+CREATE TEMP TABLE plan_users ON COMMIT DROP AS
+SELECT c.src, c.seq, c.sid, coalesce(n.username, c.username) AS username, n.username_key, n.renamed,
+       c.email, c.email_missing, c.pw_hash, c.is_admin, c.skip, t.id AS existing_id,
+       row_number() OVER (PARTITION BY c.skip IS NULL, coalesce(n.username, c.username) COLLATE "C"
+                          ORDER BY c.src, c.seq) AS first_rank
+FROM plan_user_rows c LEFT JOIN plan_names n USING (src, seq)
+LEFT JOIN users t ON c.skip IS NULL AND t.username = n.username
 """
 
 NEW_USERS = """
 CREATE TEMP TABLE plan_new_users ON COMMIT DROP AS
 WITH valid AS (
-    SELECT src, seq, username, existing_id, first_rank,
+    SELECT src, seq, username, username_key, existing_id, first_rank,
            first_value(email) OVER newest AS email,
            first_value(pw_hash) OVER newest AS pw_hash,
            first_value(is_admin) OVER newest AS is_admin
@@ -92,7 +104,7 @@ WITH valid AS (
     WINDOW newest AS (PARTITION BY username COLLATE "C" ORDER BY src DESC, seq DESC)
 )
 SELECT (SELECT coalesce(max(id), 0) FROM users) + row_number() OVER (ORDER BY src, seq) AS id,
-       username, email, pw_hash, is_admin
+       username, username_key, email, pw_hash, is_admin
 FROM valid WHERE existing_id IS NULL AND first_rank = 1
 """
 
@@ -212,13 +224,27 @@ MESSAGE_EXISTS = (
 )
 
 WRITE_USERS = """
-INSERT INTO users (id, username, email, pw_hash, is_admin)
-SELECT id, username, email, pw_hash, is_admin FROM plan_new_users ORDER BY id
+INSERT INTO users (id, username, username_key, email, pw_hash, is_admin)
+SELECT id, username, username_key, email, pw_hash, is_admin FROM plan_new_users ORDER BY id
 """
+RENAMED = "SELECT src, renamed, count(*) FROM plan_users WHERE renamed IS NOT NULL GROUP BY 1, 2"
 PLANNED_USERS = f"SELECT count(*), coalesce(sum({verify.user_digest('u')}), 0) FROM plan_new_users u"
 RESET_SEQUENCES = """
 SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) FROM {table}
 """
+
+
+def _plan_names(cursor) -> list[usernames.Rename]:
+    """Decide every kept user's stored name (see usernames) into plan_names; returns the renames."""
+    cursor.execute("SELECT username FROM users")
+    target_names = [name for (name,) in cursor.fetchall()]
+    cursor.execute(KEPT_USER_ROWS)
+    decisions, renames = usernames.decide(target_names, cursor.fetchall())
+    cursor.execute(PLAN_NAMES)
+    lines = "".join(rows.copy_fields((src, seq, d.username, d.key, d.reason)) + "\n"
+                    for (src, seq), d in decisions.items())
+    cursor.copy_expert("COPY plan_names FROM STDIN", io.StringIO(lines))
+    return renames
 
 
 def _user_fates(cursor) -> dict[int, TableTally]:
@@ -231,6 +257,9 @@ def _user_fates(cursor) -> dict[int, TableTally]:
         for name, n in zip(("email_differs", "password_hash_differs", "missing_email"), conflicts):
             if n:
                 tally.conflicts[name] = tally.conflicts.get(name, 0) + n
+    cursor.execute(RENAMED)
+    for src, reason, count in cursor.fetchall():
+        tallies.setdefault(src, TableTally()).conflicts[reason] = count
     return tallies
 
 
@@ -283,14 +312,17 @@ def set_aside_indexes(cursor, table: str) -> list[str]:
     ]
 
 
-def plan_users(cursor, joined: bool = True) -> tuple[dict[int, TableTally], tuple[int, int]]:
+def plan_users(cursor, joined: bool = True
+               ) -> tuple[dict[int, TableTally], tuple[int, int], list[usernames.Rename]]:
     """Match the staged users with the target's and with each other, and write the new ones.
 
     Leaves `plan_user_map` (source and source id → user id) for the other
     tables, indexed for joins unless `joined` is false. Returns tallies per
-    source index and the (rows, checksum) written.
+    source index, the (rows, checksum) written, and the users renamed.
     """
     cursor.execute(f"ANALYZE {STAGE}")
+    cursor.execute(USER_ROWS)
+    renames = _plan_names(cursor)
     for statement in (USERS, NEW_USERS, ALL_USERS, USER_MAP):
         cursor.execute(statement)
     if joined:
@@ -299,7 +331,7 @@ def plan_users(cursor, joined: bool = True) -> tuple[dict[int, TableTally], tupl
     cursor.execute(PLANNED_USERS)
     planned = tuple(int(v) for v in cursor.fetchone())
     cursor.execute(WRITE_USERS)
-    return tallies, planned
+    return tallies, planned, renames
 
 
 def set_aside_empty(cursor, target_counts: dict[str, int]) -> list[str]:
@@ -323,14 +355,14 @@ def reset_sequences(cursor) -> None:
         cursor.execute(RESET_SEQUENCES.format(table=table))
 
 
-def load(cursor, target_counts: dict[str, int]) -> tuple[dict, dict]:
+def load(cursor, target_counts: dict[str, int]) -> tuple[dict, dict, list[usernames.Rename]]:
     """Decide every staged row's fate and write the rows to keep.
 
-    Returns tallies per table and source index, and per table the (rows,
-    checksum) of what was written, for verification.
+    Returns tallies per table and source index, per table the (rows,
+    checksum) of what was written, for verification, and the users renamed.
     """
     tallies, planned = {}, {}
-    tallies["users"], planned["users"] = plan_users(cursor)
+    tallies["users"], planned["users"], renames = plan_users(cursor)
     set_aside = set_aside_empty(cursor, target_counts)
     # Probing the target for duplicates only matters when it holds rows.
     follows = FOLLOWS.format(existing=FOLLOW_EXISTS if target_counts["follows"] else "")
@@ -339,4 +371,4 @@ def load(cursor, target_counts: dict[str, int]) -> tuple[dict, dict]:
     tallies["messages"], planned["messages"] = _load_table(cursor, messages)
     rebuild(cursor, set_aside)
     reset_sequences(cursor)
-    return tallies, planned
+    return tallies, planned, renames

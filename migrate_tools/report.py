@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .plan import TableTally
+from .usernames import Rename
 from .verify import Check
 
 TABLES = ("users", "follows", "messages")
@@ -59,6 +60,8 @@ class Report:
     seconds: float = 0.0
     #: A key of PATHS (see pipeline and direct).
     method: str = "staged"
+    #: Users stored under another name than the one they had (see usernames).
+    renames: list[Rename] = field(default_factory=list)
 
     def totals(self) -> dict[str, TableTally]:
         totals = {table: TableTally() for table in TABLES}
@@ -101,6 +104,7 @@ class Report:
             "sources": [s.as_dict() for s in self.sources],
             "tables": {t: tally.__dict__ for t, tally in self.totals().items()},
             "verification": {t: c.as_dict() for t, c in self.verification.items()},
+            "renames": [{**r.as_dict(), "source": self.sources[r.source].path} for r in self.renames],
         }
 
     def write_json(self, path: Path) -> None:
@@ -121,6 +125,13 @@ class Report:
                     end_section=name == TABLES[-1] and index < len(rows) - 1,
                 )
         console.print(table)
+        if self.renames:
+            renamed = Table(title="users stored under a new name (tell them)", title_justify="left")
+            for column in ("source", "old name", "new name", "why"):
+                renamed.add_column(column)
+            for rename in self.renames:
+                renamed.add_row(f"{rename.source + 1}", repr(rename.old), rename.new, rename.reason)
+            console.print(renamed)
         checks = Table(title="verification (target after load)", title_justify="left")
         for column in ("table", "expected rows", "actual rows", "checksum", "result"):
             checks.add_column(column)

@@ -111,9 +111,14 @@ def _field(value) -> str:
     return str(value)
 
 
+def copy_fields(values) -> str:
+    """Values in PostgreSQL's COPY text format, without a newline."""
+    return "\t".join(map(_field, values))
+
+
 def copy_line(row: StagedRow) -> str:
     """The row's columns in PostgreSQL's COPY text format, without a newline."""
-    return "\t".join(map(_field, row))
+    return copy_fields(row)
 
 
 def sqlite_copy_text(column: str) -> str:

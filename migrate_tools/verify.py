@@ -188,3 +188,16 @@ def read_back(cursor, statement: str) -> Summed:
     received = Summed()
     cursor.copy_expert(statement, received, size=1 << 18)
     return received
+
+
+def keys_check(cursor) -> Check:
+    """Every user's stored username_key is names.name_key of its username (the app finds
+    people by it), for the whole users table as it is now."""
+    from twooter.names import name_key
+
+    cursor.execute("SELECT id, username, username_key FROM users")
+    users = cursor.fetchall()
+    expected, there = Summed(), Summed()
+    expected.add(value_line((user_id, name_key(username))) for user_id, username, _ in users)
+    there.add(value_line((user_id, key)) for user_id, _, key in users)
+    return expected.against(there)
