@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import ijson
+import ijson.backends.python as ijson_python
 
 from twooter.snapshot import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 
@@ -27,6 +28,20 @@ def looks_like_snapshot(head: bytes) -> bool:
     return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{")
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _surrogate_escapes(path: Path) -> bool:
+    """Whether the file spells a UTF-16 surrogate as a JSON escape anywhere (read in 1 MiB pieces)."""
+    with path.open("rb") as file:
+        tail = b""
+        while piece := file.read(1 << 20):
+            if _SURROGATE_ESCAPE.search(tail + piece):
+                return True
+            tail = piece[-5:]
+    return False
+
+
 def _line_at(path: Path, offset: int) -> int:
     with path.open("rb") as file:
         return file.read(offset).count(b"\n") + 1
@@ -41,6 +56,8 @@ class SnapshotSource(Source):
             try:
                 yield from self._rows(file, total, progress)
             except ijson.JSONError as error:
+                if "integer overflow" in str(error):
+                    raise self._error(file, f"a number {rows.ID_RANGE_REASON}") from None
                 raise self._error(file, f"malformed or truncated JSON: {error}") from None
             except UnicodeDecodeError as error:
                 raise self._error(file, f"wrong encoding (JSON must be UTF-8): {error.reason}") from None
@@ -51,7 +68,10 @@ class SnapshotSource(Source):
         marker = version = None
         item: dict | None = None
         item_prefix = ""
-        for prefix, event, value in ijson.parse(file, use_float=True):
+        # yajl, ijson's fast parser, turns a lone surrogate escape into '?'; the
+        # pure-Python one keeps it, so that the text check below refuses it.
+        parser = ijson_python if _surrogate_escapes(self.path) else ijson
+        for prefix, event, value in parser.parse(file, use_float=True):
             if item is not None:
                 if event == "map_key" or event in _SCALARS:
                     if event in _SCALARS and prefix.startswith(item_prefix + "."):

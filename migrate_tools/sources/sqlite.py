@@ -255,7 +255,7 @@ class TwooterSqliteSource(_SqliteSource):
         *_text_refusals("messages", "id", "text"),
         ("messages", "id", "pub_date",
          "pub_date IS NOT NULL AND NOT (typeof(pub_date) = 'text' "
-         "AND datetime(substr(pub_date, 1, 19)) = replace(substr(pub_date, 1, 19), 'T', ' ') "
+         "AND datetime(substr(pub_date, 1, 19), '+0 seconds') = replace(substr(pub_date, 1, 19), 'T', ' ') "
          "AND (length(pub_date) = 19 OR (length(pub_date) = 26 AND substr(pub_date, 20, 1) = '.' "
          "AND substr(pub_date, 21) GLOB '[0-9][0-9][0-9][0-9][0-9][0-9]')))",
          "is not a time as Twooter stores it ('YYYY-MM-DD HH:MM:SS.ffffff', UTC)"),
