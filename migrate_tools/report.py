@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .plan import TableTally
-from .usernames import Rename
+from .usernames import NORMALIZED, Rename
 from .verify import Check
 
 TABLES = ("users", "follows", "messages")
@@ -130,7 +130,9 @@ class Report:
             for column in ("source", "old name", "new name", "why"):
                 renamed.add_column(column)
             for rename in self.renames:
-                renamed.add_row(f"{rename.source + 1}", repr(rename.old), rename.new, rename.reason)
+                # An NFC change is invisible: escape what was stored.
+                old = ascii(rename.old) if rename.reason == NORMALIZED else repr(rename.old)
+                renamed.add_row(f"{rename.source + 1}", old, rename.new, rename.reason)
             console.print(renamed)
         checks = Table(title="verification (target after load)", title_justify="left")
         for column in ("table", "expected rows", "actual rows", "checksum", "result"):
