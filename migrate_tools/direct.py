@@ -51,10 +51,10 @@ SESSION = ("SET TIME ZONE 'UTC'", "SET DateStyle = 'ISO, YMD'")
 # UserIds fills in: a join with the plan's map, or, when the plan kept the
 # file's ids 1..n as they were, a range check (the common case, and cheaper).
 #
-# Follows and messages whose users the plan kept, as COPY lines in the
-# formats the read-back gives. A message is sent when the staged plan would
-# not skip it (see plan.MESSAGES): a known author ({known}), and {sent}.
-SENT_MESSAGE = "m.text <> '' AND m.pub_date IS NOT NULL"
+# Follows and messages whose users the plan kept, as COPY lines. A message
+# is sent when the staged plan's skip rules (plan.MESSAGE_SKIP_RULES) would
+# not skip it: a known author ({known}), and {sent}.
+SENT_MESSAGE = plan.meets_none(plan.MESSAGE_SKIP_RULES, unless=("missing_author",), text="m.text", time="m.pub_date")
 FOLLOW_LINES = """
 SELECT CAST(printf('%d\t%d\n', {user:f.who_id}, {user:f.whom_id}) AS BLOB)
 FROM follower f {joins} WHERE {known}
@@ -83,17 +83,18 @@ FROM message m {joins} WHERE {known} AND {sent}
 
 # Why rows were left out, with the staged plan's precedence of reasons
 # (asked only when some were). The map's join, so unknown users show.
-FOLLOW_SKIPS = """
-SELECT 'skipped:missing_user', count(*)
+FOLLOW_SKIP = plan.skip_reason(plan.FOLLOW_SKIP_RULES, follower="a.uid", followed="b.uid")
+FOLLOW_SKIPS = f"""
+SELECT {FOLLOW_SKIP}, count(*)
 FROM follower f LEFT JOIN umap a ON a.sid = f.who_id LEFT JOIN umap b ON b.sid = f.whom_id
-WHERE a.uid IS NULL OR b.uid IS NULL
+WHERE {FOLLOW_SKIP} IS NOT NULL
+GROUP BY 1
 """
-MESSAGE_SKIPS = """
-SELECT CASE WHEN u.uid IS NULL THEN 'skipped:missing_author'
-            WHEN m.text IS NULL OR m.text = '' THEN 'skipped:empty_text'
-            ELSE 'skipped:missing_time' END, count(*)
+MESSAGE_SKIP = plan.skip_reason(plan.MESSAGE_SKIP_RULES, author="u.uid", text="m.text", time="m.pub_date")
+MESSAGE_SKIPS = f"""
+SELECT {MESSAGE_SKIP}, count(*)
 FROM message m LEFT JOIN umap u ON u.sid = m.author_id
-WHERE u.uid IS NULL OR m.text IS NULL OR m.text = '' OR m.pub_date IS NULL
+WHERE {MESSAGE_SKIP} IS NOT NULL
 GROUP BY 1
 """
 # Each user id the map hands out with the file's username for it, as the

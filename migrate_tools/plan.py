@@ -23,8 +23,9 @@ Follows are the same when both users are: duplicates are `merged`.
 New rows get fresh ids after the target's largest, in source order; only
 messages loaded by the direct path (direct.py) keep their file's ids.
 
-The direct path plans users with these statements and applies the same
-rules to follows and messages in its own queries.
+The direct path plans users with these statements; its own queries for
+follows and messages are formed from the same statement of the skip rules
+(FOLLOW_SKIP_RULES, MESSAGE_SKIP_RULES), so a change to a rule lands once.
 """
 from __future__ import annotations
 
@@ -35,6 +36,31 @@ from . import rows, usernames, verify
 from .staging import STAGE
 
 EPOCH_PLUS = "(timestamptz 'epoch' + {} * interval '1 microsecond')"
+
+
+# The skip rules of follows and messages, stated once, in precedence order:
+# (reason, condition) over a row's {follower} and {followed} user, or its
+# {author}, {text} and {time}. The conditions are SQL that PostgreSQL and
+# SQLite read alike: the staged plan below and the direct path's SQLite
+# queries (direct.py) are both formed from them.
+FOLLOW_SKIP_RULES = (("missing_user", "{follower} IS NULL OR {followed} IS NULL"),)
+MESSAGE_SKIP_RULES = (
+    ("missing_author", "{author} IS NULL"),
+    ("empty_text", "{text} IS NULL OR {text} = ''"),
+    ("missing_time", "{time} IS NULL"),
+)
+
+
+def skip_reason(rules: tuple, **columns: str) -> str:
+    """An SQL expression: 'skipped:<reason>' of the first rule a row meets, or NULL."""
+    return "CASE " + " ".join(f"WHEN {condition.format(**columns)} THEN 'skipped:{reason}'"
+                              for reason, condition in rules) + " END"
+
+
+def meets_none(rules: tuple, unless: tuple[str, ...] = (), **columns: str) -> str:
+    """An SQL condition: the row meets none of the rules (but those named in `unless`)."""
+    return " AND ".join(f"NOT ({condition.format(**columns)})" for reason, condition in rules
+                        if reason not in unless)
 
 
 @dataclass
@@ -151,7 +177,8 @@ GROUP BY 1, 2
 FOLLOWS = f"""
 WITH fated AS MATERIALIZED (
     SELECT r.src, r.follower_id, r.followed_id, r.h0, r.h1, CASE
-        WHEN r.follower_id IS NULL OR r.followed_id IS NULL THEN 'skipped:missing_user'
+        WHEN {skip_reason(FOLLOW_SKIP_RULES, follower="r.follower_id", followed="r.followed_id")} IS NOT NULL
+        THEN {skip_reason(FOLLOW_SKIP_RULES, follower="r.follower_id", followed="r.followed_id")}
         WHEN row_number() OVER (PARTITION BY r.follower_id, r.followed_id ORDER BY r.seq) > 1 THEN 'merged'
         {{existing}}
         ELSE 'written' END AS fate
@@ -181,16 +208,14 @@ FOLLOW_EXISTS = (
 # messages in time order, as they are written; comparing every text would
 # sort or hash a million texts. The other steps read the staged rows in
 # their order, so numbering the written ones finds them already sorted.
-MESSAGE_FATE = """CASE WHEN skip IS NOT NULL THEN 'skipped:' || skip
+MESSAGE_FATE = """CASE WHEN skip IS NOT NULL THEN skip
                        WHEN seq IN (SELECT seq FROM repeated) THEN 'merged'
                        ELSE 'written' END"""
 MESSAGES = f"""
 WITH resolved AS NOT MATERIALIZED (
     SELECT s.src, s.seq, m.user_id AS author_id, m.h0, s.t1 AS text, s.ts AS micros,
            coalesce(s.flag, false) AS flagged,
-           CASE WHEN m.user_id IS NULL THEN 'missing_author'
-                WHEN s.t1 IS NULL OR s.t1 = '' THEN 'empty_text'
-                WHEN s.ts IS NULL THEN 'missing_time' END AS skip
+           {skip_reason(MESSAGE_SKIP_RULES, author="m.user_id", text="s.t1", time="s.ts")} AS skip
     FROM {STAGE} s LEFT JOIN plan_user_map m ON m.src = s.src AND m.sid = s.r1
     WHERE s.kind = 'm'
 ), shared_times AS (

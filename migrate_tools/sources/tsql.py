@@ -422,18 +422,18 @@ class InsertReader:
             return value
         if not isinstance(value, int):
             raise self.error(f"[{column}] {value!r} is not an integer", line)
-        if reason := rows.id_problem(value):
-            raise self.error(f"[{column}] {value} {reason}", line)
-        return value
+        return self._stored(value, rows.id_problem(value), column, line)
 
     def _text(self, value, column: str, line: int) -> str | None:
         if isinstance(value, int):  # a bare integer where text belongs: its digits are exact
             value = str(value)
-        if value is None:
-            return value
-        if not isinstance(value, str):
-            raise self.error(f"[{column}] {value!r} is a number where text belongs", line)
-        if reason := rows.text_problem(value):
+        if value is None or not isinstance(value, str):
+            return self._stored(value, value and "is a number where text belongs", column, line)
+        return self._stored(value, rows.text_problem(value), column, line)
+
+    def _stored(self, value, reason: str | None, column: str, line: int):
+        """The value, or the error naming the line when `reason` says why the target cannot store it."""
+        if reason:
             raise self.error(f"[{column}] {value!r} {reason}", line)
         return value
 
