@@ -14,10 +14,11 @@ every user the sources bring, the name it is stored under:
 * A name the app routes itself (`public`, `login`, … names.RESERVED_NAMES) is
   renamed (`renamed_reserved`), and so is a name no URL or login form can
   reach: with '/', control or invisible characters, spaces at either end, or
-  '.' / '..' (`renamed_unreachable`). Over-long names are kept: they work.
+  '.' / '..' (`renamed_unreachable`), and a name over the length the rules
+  allow (`renamed_too_long`): every stored name is one the rules accept.
 * A new name is the old one without the characters names refuses (or
-  "user" when nothing usable is left), then "-2", "-3", … : the first whose
-  key no kept name, target name or earlier new name has.
+  "user" when nothing usable is left), cut to fit, then "-2", "-3", … : the
+  first whose key no kept name, target name or earlier new name has.
 
 Each rename is counted as a conflict of its source's users and listed in
 the report (old name, new name), so the admin can tell the people.
@@ -29,8 +30,8 @@ from typing import Iterable
 
 from twooter import names
 
-NORMALIZED, CASE_VARIANT, RESERVED, UNREACHABLE = (
-    "name_normalized", "renamed_case_variant", "renamed_reserved", "renamed_unreachable")
+NORMALIZED, CASE_VARIANT, RESERVED, UNREACHABLE, TOO_LONG = (
+    "name_normalized", "renamed_case_variant", "renamed_reserved", "renamed_unreachable", "renamed_too_long")
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,25 @@ class Decision:
     reason: str | None
 
 
-def _problem(name: str) -> str | None:
-    """Why a name needs another (a reason above), or None; length alone is no reason."""
-    problem = names.name_problem(name, names.RESERVED_NAMES)
-    if problem is None or problem == names.TOO_LONG:
-        return None
-    return RESERVED if problem == names.RESERVED else UNREACHABLE
+def _reason(problem: str) -> str:
+    """The report's name for why a name the rules refuse needs another."""
+    return {names.RESERVED: RESERVED, names.TOO_LONG: TOO_LONG}.get(problem, UNREACHABLE)
 
 
 def _usable_base(name: str) -> str:
     kept = "".join(ch for ch in name if names.bad_character(ch) is None).strip()
     return "user" if kept in ("", ".", "..") else kept
+
+
+def _new_name(form: str, taken: dict[str, str]) -> str:
+    """The first free name `<base>-<n>`, n = 2, 3, …, within the length the rules allow."""
+    base, number = _usable_base(form), 2
+    while True:
+        suffix = f"-{number}"
+        candidate = base[:names.MAX_USERNAME_LENGTH - len(suffix)].rstrip() + suffix
+        if names.name_key(candidate) not in taken and not names.name_problem(candidate, names.RESERVED_NAMES):
+            return candidate
+        number += 1
 
 
 def decide(target_names: Iterable[str], staged: Iterable[tuple[int, int, str]]
@@ -79,14 +88,13 @@ def decide(target_names: Iterable[str], staged: Iterable[tuple[int, int, str]]
     """
     taken = {names.name_key(name): name for name in target_names}  # key → the name that has it
     chosen: dict[str, Decision] = {}  # canonical name → its decision, first appearance first
-    order: list[tuple[int, int, str, str]] = []
-    for source, seq, raw in staged:
-        form = names.canonical(raw)
-        order.append((source, seq, raw, form))
+    order = [(source, seq, raw, names.canonical(raw)) for source, seq, raw in staged]
+    problems = names.name_problems({form for *_, form in order}, names.RESERVED_NAMES)
+    for source, seq, raw, form in order:
         if form in chosen:
             continue
         key = names.name_key(form)
-        reason = _problem(form)
+        reason = _reason(problems[form]) if form in problems else None
         if reason is None and taken.get(key, form) != form:
             reason = CASE_VARIANT
         if reason is None:
@@ -96,10 +104,7 @@ def decide(target_names: Iterable[str], staged: Iterable[tuple[int, int, str]]
             chosen[form] = Decision("", "", reason)  # named below, once every kept name is known
     for form, decision in chosen.items():
         if decision.username == "":
-            base, number = _usable_base(form), 2
-            while names.name_key(f"{base}-{number}") in taken or _problem(f"{base}-{number}"):
-                number += 1
-            new = f"{base}-{number}"
+            new = _new_name(form, taken)
             taken[names.name_key(new)] = new
             chosen[form] = Decision(new, names.name_key(new), decision.reason)
     decisions, renames, listed = {}, [], set()

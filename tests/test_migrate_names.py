@@ -67,6 +67,17 @@ def test_the_rule_as_documented():
     assert decisions[(1, 10)].username == "Carol"
 
 
+def test_many_names_at_once_get_the_answers_of_one_at_a_time():
+    tricky = [name for _, name in OLD_NAMES] + [
+        "ok", "a b", "a  b", " ", "", ".", "...", "Public", "PUBLIC", "x" * 64, "x" * 65, " x" * 40, "\u202eevil",
+        "zero\ufeffwidth", "line\u2028break", "nbsp\u00a0here", "e\u0301", "ß", "İ", "🐦", "\x7f", "a/", "/"]
+    expected = {name: problem for name in tricky
+                if (problem := names.name_problem(name, names.RESERVED_NAMES)) is not None}
+    assert names.name_problems(tricky, names.RESERVED_NAMES) == expected
+    assert len(expected) > 15 and set(expected.values()) == {
+        names.TOO_LONG, names.EDGE_WHITESPACE, names.BAD_CHARACTER, names.NOT_A_PATH_SEGMENT, names.RESERVED}
+
+
 def test_the_reserved_names_are_the_apps(tmp_path):
     """names.RESERVED_NAMES, which the migration uses without an app, is what the app routes."""
     app = create_app({"INSTANCE_PATH": tmp_path, "SQLALCHEMY_DATABASE_URI": "sqlite://", "TESTING": True})
@@ -82,16 +93,17 @@ def test_every_migrated_user_logs_in_and_has_a_page(target, tmp_path, method):
     assert report.ok and report.committed and report.method == method
     stored = dict(query(target, "SELECT username, username_key FROM users"))
     # Every stored name is one the app can serve, and no two are one name.
-    assert all(names.name_problem(name, names.RESERVED_NAMES) in (None, names.TOO_LONG) for name in stored)
+    assert all(names.name_problem(name, names.RESERVED_NAMES) is None for name in stored)
     assert len({names.name_key(name) for name in stored}) == len(stored)
     assert all(key == names.name_key(name) for name, key in stored.items())
-    assert stored_name(report, 0, "Alice") == "Alice" and stored_name(report, 0, "x" * 70) == "x" * 70
-    reasons = (usernames.CASE_VARIANT, usernames.RESERVED, usernames.UNREACHABLE, usernames.NORMALIZED)
+    assert stored_name(report, 0, "Alice") == "Alice" and stored_name(report, 0, "x" * 70) == "x" * 62 + "-2"
+    reasons = (usernames.CASE_VARIANT, usernames.RESERVED, usernames.UNREACHABLE, usernames.NORMALIZED,
+               usernames.TOO_LONG)
     conflicts = {k: n for k, n in report.sources[0].tables["users"].conflicts.items() if k in reasons}
     assert conflicts == {usernames.CASE_VARIANT: 1, usernames.RESERVED: 3, usernames.UNREACHABLE: 5,
-                         usernames.NORMALIZED: 1}
+                         usernames.NORMALIZED: 1, usernames.TOO_LONG: 1}
     assert {r.old for r in report.renames if r.source == 0} == {
-        "alice", "public", "a/b", "..", NFD_JOSE, "hun\u200bter", "Login", " bob", "favicon.ico", "tab\there"}
+        "alice", "public", "a/b", "..", NFD_JOSE, "hun\u200bter", "Login", " bob", "favicon.ico", "tab\there", "x" * 70}
     people = [(0, "old", i, name) for i, name in OLD_NAMES]
     if method == "staged":
         people += [(1, "later", i, name) for i, name in LATER_NAMES]
