@@ -266,7 +266,8 @@ def _plan_names(cursor) -> list[usernames.Rename]:
     cursor.execute(KEPT_USER_ROWS)
     decisions, renames = usernames.decide(target_names, cursor.fetchall())
     cursor.execute(PLAN_NAMES)
-    lines = "".join(rows.copy_fields((src, seq, d.username, d.key, d.reason)) + "\n"
+    text = rows.copy_text
+    lines = "".join(f"{src}\t{seq}\t{text(d.username)}\t{text(d.key)}\t{text(d.reason)}\n"
                     for (src, seq), d in decisions.items())
     cursor.copy_expert("COPY plan_names FROM STDIN", io.StringIO(lines))
     return renames

@@ -111,14 +111,14 @@ def _field(value) -> str:
     return str(value)
 
 
-def copy_fields(values) -> str:
-    """Values in PostgreSQL's COPY text format, without a newline."""
-    return "\t".join(map(_field, values))
+def copy_text(value: str | None) -> str:
+    """A text (or NULL) as a field of PostgreSQL's COPY text format."""
+    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
 
 
 def copy_line(row: StagedRow) -> str:
     """The row's columns in PostgreSQL's COPY text format, without a newline."""
-    return copy_fields(row)
+    return "\t".join(map(_field, row))
 
 
 def sqlite_copy_text(column: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate_tools import direct, plan, rows
+from migrate_tools import direct, plan, rows, verify
 from migrate_tools.errors import SourceError
 from migrate_tools.pipeline import migrate
 from migrate_tools.samples.writers import write_minitwit_sqlite, write_snapshot, write_tsql_dump
@@ -278,3 +278,11 @@ def test_the_value_checks_pass_and_are_reported(target, tmp_path):
     checks = [s.value_check for s in report.sources]
     assert [c.expected_rows for c in checks] == [6, 4, 5, 5] and all(c.ok for c in checks)
     assert report.as_dict()["sources"][0]["value_check"]["ok"] is True
+
+
+@pytest.mark.parametrize("text", [b"plain", b"tab\there\nnewline \\ and \"quotes\"", "ünïcødé 🐦".encode(), b"123"])
+def test_the_direct_paths_spellings_are_value_lines(text):
+    assert direct.message_line((7, 3, text, -86400, 2)) == verify.value_line((7, 3, text, -86_400_000_000, True))
+    assert direct.message_line((7, 3, text, 1, None)) == verify.value_line((7, 3, text.decode(), 1_000_000, False))
+    assert direct.follow_line((4, 9)) == verify.value_line((4, 9))
+    assert direct.name_line(5, text) == verify.value_line((5, text))
