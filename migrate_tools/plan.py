@@ -4,7 +4,9 @@ Every staged row gets one fate: `written`, `merged` (it names something the
 target has or will have already) or `skipped:<reason>`. The rules, applied
 to sources in the order given (oldest first):
 
-Users are matched by username (exact, as the app's unique constraint is).
+Users are matched by the name they are stored under, which usernames.decide
+gives every kept row (the canonical form, or a new name for a case variant,
+a reserved or an unreachable name; counted as conflicts `renamed_…`).
  * A username already in the target keeps the target's row: the running app
    is the newest truth. Otherwise the first appearance decides the new id
    and the newest appearance (last source) gives email, hash and admin flag.
