@@ -147,6 +147,8 @@ def test_twooter_sqlite_values_are_refused_naming_the_row(target, tmp_path, text
     ({"pub_date": "9999-12-31T23:00:00-05:00"}, None, "messages[1]: pub_date '9999-12-31T23:00:00-05:00' is outside"),
     ({"pub_date": "0001-01-01T00:00:00+05:00"}, None, "messages[1]: pub_date '0001-01-01T00:00:00+05:00' is outside"),
     (None, {"username": "car\u0000ol"}, "users[2]: username 'car\\x00ol' holds a NUL character"),
+    ({"flagged": "false"}, None, "messages[1]: flagged 'false' is missing or of the wrong type"),
+    (None, {"is_admin": "no"}, "users[2]: is_admin 'no' is missing or of the wrong type"),
 ])
 def test_snapshot_values_are_refused_naming_the_item(target, tmp_path, message, user, reason):
     source = snapshot(tmp_path / "snapshot.json", message, user)

@@ -121,7 +121,7 @@ class SnapshotSource(Source):
             self._field(item, "username", where, (str,), required=False),
             self._field(item, "email", where, (str,), required=False),
             self._field(item, "pw_hash", where, (str,), required=False),
-            bool(item.get("is_admin", False)),
+            bool(self._field(item, "is_admin", where, (bool,), required=False)),  # a string is refused
         )
 
     def _follow(self, item: dict, index: int) -> rows.StagedRow:
@@ -147,7 +147,7 @@ class SnapshotSource(Source):
             if fraction and fraction.group(1)[6:].strip("0"):
                 counted = self.adjusted.setdefault("messages", {})
                 counted[rows.BELOW_MICROSECOND] = counted.get(rows.BELOW_MICROSECOND, 0) + 1
-        flagged = item.get("flagged")
+        flagged = self._field(item, "flagged", where, (bool,), required=False)
         return rows.message(
             self._field(item, "id", where, (int,), required=False),
             self._field(item, "author_id", where, (int,), required=False),
