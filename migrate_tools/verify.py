@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from binascii import hexlify
 from dataclasses import dataclass
+from itertools import islice
 from typing import Iterable, Sequence
 
 from . import rows
@@ -174,9 +175,11 @@ class Summed:
         self.rows = self.total = 0
 
     def add(self, lines: Iterable[bytes]) -> None:
-        lines = list(lines)
-        self.rows += len(lines)
-        self.total += sum(map(hash, lines))
+        """Count and sum lines, a batch at a time: a whole table's lines never sit in memory."""
+        lines = iter(lines)
+        while batch := list(islice(lines, 5_000)):
+            self.rows += len(batch)
+            self.total += sum(map(hash, batch))
 
     def write(self, row: bytes) -> None:
         self.rows += 1
