@@ -24,7 +24,7 @@ from waitress.server import create_server
 from twooter import create_app, database
 from twooter.extensions import db
 
-APP_TABLES = ("follows", "messages", "users", "latest_action")
+APP_TABLES = ("follows", "messages", "users", "latest_action", "login_throttle")
 
 
 def running_in_ci() -> bool:

@@ -29,7 +29,13 @@ def serve(host: str, port: int, threads: int) -> None:
     app.logger.info("starting instance %s on %s:%d (%d threads); logs in %s, configured by %s",
                     where.instance, host, port, threads, where.folder, where.config_path)
     database.upgrade_to_latest(app)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="twooter")
+    proxy = app.config["TRUSTED_PROXY"]
+    # Behind a load balancer the client's address (request records, login
+    # throttling) is the one the proxy puts in X-Forwarded-For; waitress takes
+    # it only from that proxy and drops such headers from anyone else.
+    behind = {"trusted_proxy": proxy, "trusted_proxy_count": 1,
+              "trusted_proxy_headers": "x-forwarded-for"} if proxy else {}
+    waitress.serve(app, host=host, port=port, threads=threads, ident="twooter", **behind)
 
 
 @main.command("make-admin")
