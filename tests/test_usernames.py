@@ -2,13 +2,18 @@
 on the web pages and the simulator API alike, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
 from tests.logfiles import read_records
+from tests.servers import LiveServer, build_app
 from tests.test_simapi import Simulator
+from twooter import models
+from twooter.extensions import db
 from twooter.logs import settings
 
 PRECOMPOSED = "Jos\u00e9"          # é as one code point (NFC)
@@ -143,3 +148,23 @@ def test_the_api_never_calls_a_reserved_name_an_unknown_user(app, sim):
               if r.logger == "twooter.requests" and r.request.get("status") == 404}
     assert levels["/msgs/nobody"] == "ERROR"
     assert levels["/msgs/robots.txt"] == levels["/fllws/walker"] == "INFO"
+
+
+def test_forms_of_one_name_registered_at_once_on_two_instances_make_one_user(backend, tmp_path, request):
+    postgres = request.getfixturevalue("postgres") if backend == "postgresql" else None
+    first = build_app(backend, tmp_path / "one", postgres)
+    second = build_app(backend, tmp_path / "two", postgres,
+                       SQLALCHEMY_DATABASE_URI=first.config["SQLALCHEMY_DATABASE_URI"])
+    forms = ["Zoë", "zoë", "ZOË", "Zoe\u0308", "zoe\u0308", "ZOE\u0308"] * 2
+    with LiveServer(first) as one, LiveServer(second) as two:
+        def register(i: int):
+            return Simulator((one.url, two.url)[i % 2]).register(forms[i])
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(register, range(len(forms))))
+        assert sorted(a.status_code for a in answers) == [204] + [400] * (len(forms) - 1)
+        assert all(a.json()["error_msg"] == "The username is already taken"
+                   for a in answers if a.status_code == 400)
+        with first.app_context():
+            (stored,) = db.session.execute(sa.select(models.User.username)).scalars().all()
+    assert stored in {"Zoë", "zoë", "ZOË"}  # NFC: the combining forms are stored precomposed
