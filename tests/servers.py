@@ -109,6 +109,15 @@ def build_app(backend: str, instance: Path, postgres: PostgresDatabase | None, *
     return app
 
 
+def apps_sharing_one_database(backend: str, folder: Path, postgres: PostgresDatabase | None,
+                              **settings) -> tuple[Flask, Flask]:
+    """Two instances of the app on one database, each with its own instance folder and logs."""
+    first = build_app(backend, folder / "one", postgres, **settings)
+    second = build_app(backend, folder / "two", postgres,
+                       **{**settings, "SQLALCHEMY_DATABASE_URI": first.config["SQLALCHEMY_DATABASE_URI"]})
+    return first, second
+
+
 class LiveServer:
     """The app served by waitress on 127.0.0.1 in a background thread."""
 

@@ -16,7 +16,9 @@ from requests.adapters import HTTPAdapter
 
 from tests.logfiles import read_records
 from tests.scenario import SIMULATOR_AUTHORIZATION
-from tests.servers import LiveServer, build_app, free_port, run_twooter, wait_until_serving
+from tests.servers import (
+    LiveServer, apps_sharing_one_database, build_app, free_port, run_twooter, wait_until_serving,
+)
 from tests.twooter_client import TwooterClient
 from twooter import accounts, throttle
 from twooter.extensions import db
@@ -142,12 +144,8 @@ SLOW = {"LOGIN_FIRST_LOCK_SECONDS": 600, "LOGIN_LONGEST_LOCK_SECONDS": 600}
 
 
 def _shared_apps(backend, tmp_path, request, **settings_):
-    """Two app instances on one database, each with its own instance folder and logs."""
     postgres = request.getfixturevalue("postgres") if backend == "postgresql" else None
-    first = build_app(backend, tmp_path / "one", postgres, **settings_)
-    second = build_app(backend, tmp_path / "two", postgres,
-                       SQLALCHEMY_DATABASE_URI=first.config["SQLALCHEMY_DATABASE_URI"], **settings_)
-    return first, second
+    return apps_sharing_one_database(backend, tmp_path, postgres, **settings_)
 
 
 class FromAddress(HTTPAdapter):

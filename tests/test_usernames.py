@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.logfiles import read_records
-from tests.servers import LiveServer, build_app
+from tests.servers import LiveServer, apps_sharing_one_database
 from tests.test_simapi import Simulator
 from twooter import models
 from twooter.extensions import db
@@ -152,9 +152,7 @@ def test_the_api_never_calls_a_reserved_name_an_unknown_user(app, sim):
 
 def test_forms_of_one_name_registered_at_once_on_two_instances_make_one_user(backend, tmp_path, request):
     postgres = request.getfixturevalue("postgres") if backend == "postgresql" else None
-    first = build_app(backend, tmp_path / "one", postgres)
-    second = build_app(backend, tmp_path / "two", postgres,
-                       SQLALCHEMY_DATABASE_URI=first.config["SQLALCHEMY_DATABASE_URI"])
+    first, second = apps_sharing_one_database(backend, tmp_path, postgres)
     forms = ["Zoë", "zoë", "ZOË", "Zoe\u0308", "zoe\u0308", "ZOE\u0308"] * 2
     with LiveServer(first) as one, LiveServer(second) as two:
         def register(i: int):
