@@ -282,3 +282,24 @@ def test_the_simulator_api_is_not_throttled(backend, tmp_path, request):
         assert requests.post(one.url + "/fllws/sim", json={"follow": "sim"}, headers=api,
                              timeout=10).status_code == 204
         assert len(requests.get(one.url + "/msgs/sim", headers=api, timeout=10).json()) == 10
+
+
+def test_the_failed_login_warn_counts_every_form_of_a_name(app, client):
+    client.register("Carol", "right")
+    for name in ("Carol", "CAROL", "carol", "cArol"):
+        assert client.login(name, "guess").status_code == 401
+    odd = 'x login failed for "y"'
+    for _ in range(5):
+        assert client.login(odd, "guess").status_code == 401
+    assert client.login("caroL", "guess").status_code == 401
+    assert client.login("carol", "right").status_code == 429
+    warnings = [r.message for r in read_records(settings.of(app).folder)
+                if r.logger == "twooter.security" and r.level == "WARN"]
+    assert [w for w in warnings if w.startswith("repeated failed logins")] == [
+        'repeated failed logins for "x login failed for \\"y\\"": 5 in the last 15 minutes',
+        'repeated failed logins for "caroL": 5 in the last 15 minutes',
+    ]
+    assert [w for w in warnings if w.startswith("logins ")] == [
+        'logins for "x login failed for \\"y\\"" refused for 15 s after 5 failed logins',
+        'logins for "caroL" refused for 15 s after 5 failed logins',
+    ]
