@@ -31,9 +31,10 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from flask import current_app
 from sqlalchemy import case, delete, literal, null, or_, select, update
@@ -48,6 +49,7 @@ log = logging.getLogger("twooter.security")
 ACCOUNT, ADDRESS = "account", "address"
 # Quiet time after which failures are forgotten (at least twice the longest lock).
 FORGET_AFTER = timedelta(hours=1)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def _subject(scope: str, username: str, address: str) -> str:
 
 
 def _claim(scope: str, subject: str, rule: Rule, forget_after: timedelta, now: datetime) -> _Claim | None:
-    """Count one attempt, committed; None when the subject is locked at `now`."""
+    """Count one attempt (uncommitted); None when the subject is locked at `now`."""
     table = LoginThrottle.__table__
     column = table.c
     ladder = [now + lock for lock in rule.ladder()]
@@ -143,11 +145,11 @@ def _claim(scope: str, subject: str, rule: Rule, forget_after: timedelta, now: d
         where=or_(column.locked_until.is_(None), column.locked_until <= now),
     ).returning(column.failures, column.locked_until)
     row = connection.execute(statement).first()
-    db.session.commit()
     return None if row is None else _Claim(scope, subject, row.failures, row.locked_until)
 
 
 def _locked_until(scope: str, subject: str) -> datetime | None:
+    """Until when the subject is locked; None if it is not counted at all."""
     return db.session.execute(
         select(LoginThrottle.locked_until).where(
             LoginThrottle.scope == scope, LoginThrottle.subject == subject
@@ -156,7 +158,7 @@ def _locked_until(scope: str, subject: str) -> datetime | None:
 
 
 def _give_back(claim: _Claim, rule: Rule) -> None:
-    """Uncount an attempt that turned out not to be a failure (uncommitted)."""
+    """Uncount an attempt that turned out not to be a failure, or was refused (uncommitted)."""
     column = LoginThrottle.__table__.c
     remaining = column.failures - 1
     db.session.execute(
@@ -170,16 +172,22 @@ def _give_back(claim: _Claim, rule: Rule) -> None:
 
 
 def _forget(scope: str, subject: str) -> None:
+    """Drop a subject's count (uncommitted)."""
     db.session.execute(
         delete(LoginThrottle).where(LoginThrottle.scope == scope, LoginThrottle.subject == subject)
     )
 
 
-def _refusal(scope: str, subject: str, now: datetime) -> LoginRefused:
-    until = _locked_until(scope, subject)
-    db.session.commit()
-    seconds = 1 if until is None else max(1, math.ceil((until - now).total_seconds()))
-    return LoginRefused(scope, subject, seconds)
+def _committed(work: Callable[[], T]) -> T:
+    """Run `work` in a transaction of its own and commit it: a count must stand
+    (and be seen by every instance) whatever the rest of the login does."""
+    try:
+        result = work()
+        db.session.commit()
+        return result
+    except BaseException:
+        db.session.rollback()
+        raise
 
 
 def _forget_stale(policy: Policy, now: datetime) -> None:
@@ -200,24 +208,31 @@ def login(username: str, password: str, address: str, now: datetime | None = Non
     claims: list[_Claim] = []
     for scope in (ADDRESS, ACCOUNT):
         subject = _subject(scope, username, address)
-        claim = _claim(scope, subject, policy.rule(scope), policy.forget_after, now)
+        claim = _committed(lambda: _claim(scope, subject, policy.rule(scope), policy.forget_after, now))
         if claim is None:
-            for earlier in claims:
-                _give_back(earlier, policy.rule(earlier.scope))
-            raise _refusal(scope, subject, now)
+            def refuse() -> datetime | None:
+                for earlier in claims:  # a refused attempt counts for nothing
+                    _give_back(earlier, policy.rule(earlier.scope))
+                return _locked_until(scope, subject)
+
+            until = _committed(refuse)
+            wait = 1 if until is None else max(1, math.ceil((until - now).total_seconds()))
+            raise LoginRefused(scope, subject, wait)
         claims.append(claim)
     address_claim, account_claim = claims
     try:
         user = accounts.authenticate(username, password)
     except accounts.LoginError:
-        _forget_stale(policy, now)
-        db.session.commit()
+        _committed(lambda: _forget_stale(policy, now))
         for claim in claims:
             _warn_if_locked(claim, username if claim.scope == ACCOUNT else address, now)
         raise
-    _give_back(address_claim, policy.address)
-    _forget(ACCOUNT, account_claim.subject)
-    db.session.commit()
+
+    def succeeded() -> None:
+        _give_back(address_claim, policy.address)
+        _forget(ACCOUNT, account_claim.subject)
+
+    _committed(succeeded)
     return user
 
 
