@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import case, delete, literal, null, or_, select, update
+from sqlalchemy import case, delete, literal, null, or_, select, tuple_, update
 
 from . import accounts
 from .extensions import db
@@ -50,6 +50,8 @@ ACCOUNT, ADDRESS = "account", "address"
 # Quiet time after which failures are forgotten (at least twice the longest lock).
 FORGET_AFTER = timedelta(hours=1)
 T = TypeVar("T")
+# Stale rows one login attempt sweeps at most.
+SWEEP = 100
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,23 @@ def _committed(work: Callable[[], T]) -> T:
 
 
 def _forget_stale(policy: Policy, now: datetime) -> None:
-    """Drop counts nobody has added to for `forget_after` (uncommitted)."""
-    db.session.execute(delete(LoginThrottle).where(LoginThrottle.last_failure < now - policy.forget_after))
+    """Drop up to SWEEP rows nobody has added to for `forget_after` (uncommitted).
+
+    Rows another transaction holds are skipped, not waited for: a sweep
+    never waits, so it cannot join a deadlock (SQLite has no row locks and
+    needs no such care). A bounded batch keeps one login's cost flat after a
+    spray of made-up names; each attempt adds at most two rows and sweeps up
+    to SWEEP.
+    """
+    stale = (
+        select(LoginThrottle.scope, LoginThrottle.subject)
+        .where(LoginThrottle.last_failure < now - policy.forget_after)
+        .limit(SWEEP)
+        .with_for_update(skip_locked=True)
+    )
+    db.session.execute(
+        delete(LoginThrottle).where(tuple_(LoginThrottle.scope, LoginThrottle.subject).in_(stale))
+    )
 
 
 def login(username: str, password: str, address: str, now: datetime | None = None) -> User:
@@ -205,25 +222,32 @@ def login(username: str, password: str, address: str, now: datetime | None = Non
     """
     now = now or utcnow()
     policy = policy_from(current_app.config)
-    claims: list[_Claim] = []
-    for scope in (ADDRESS, ACCOUNT):
-        subject = _subject(scope, username, address)
-        claim = _committed(lambda: _claim(scope, subject, policy.rule(scope), policy.forget_after, now))
-        if claim is None:
-            def refuse() -> datetime | None:
+
+    def claim_both() -> list[_Claim] | LoginRefused:
+        # Address first, then name, in every transaction, and the sweep last
+        # (it never waits): one order of row locks, so logins never deadlock.
+        claims: list[_Claim] = []
+        for scope in (ADDRESS, ACCOUNT):
+            subject = _subject(scope, username, address)
+            claim = _claim(scope, subject, policy.rule(scope), policy.forget_after, now)
+            if claim is None:
                 for earlier in claims:  # a refused attempt counts for nothing
                     _give_back(earlier, policy.rule(earlier.scope))
-                return _locked_until(scope, subject)
+                until = _locked_until(scope, subject)
+                wait = 1 if until is None else max(1, math.ceil((until - now).total_seconds()))
+                _forget_stale(policy, now)
+                return LoginRefused(scope, subject, wait)
+            claims.append(claim)
+        _forget_stale(policy, now)
+        return claims
 
-            until = _committed(refuse)
-            wait = 1 if until is None else max(1, math.ceil((until - now).total_seconds()))
-            raise LoginRefused(scope, subject, wait)
-        claims.append(claim)
+    claims = _committed(claim_both)
+    if isinstance(claims, LoginRefused):
+        raise claims
     address_claim, account_claim = claims
     try:
         user = accounts.authenticate(username, password)
     except accounts.LoginError:
-        _committed(lambda: _forget_stale(policy, now))
         for claim in claims:
             _warn_if_locked(claim, username if claim.scope == ACCOUNT else address, now)
         raise
