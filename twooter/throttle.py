@@ -27,6 +27,7 @@ claim back. No HTTP here: callers pass the client's address.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -37,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import case, delete, literal, null, or_, select, tuple_, update
+from sqlalchemy import Text, bindparam, case, delete, null, or_, select, tuple_, update
 
 from . import accounts
 from .extensions import db
@@ -124,29 +125,50 @@ def _subject(scope: str, username: str, address: str) -> str:
     return hashlib.sha256(name_key(username).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _claim(scope: str, subject: str, rule: Rule, forget_after: timedelta, now: datetime) -> _Claim | None:
-    """Count one attempt (uncommitted); None when the subject is locked at `now`."""
+@functools.cache
+def _claim_statement(dialect: str, first_rung: int, rungs: int):
+    """The upsert that counts an attempt and sets the lock it earns, for a ladder
+    of `rungs` locks from the `first_rung`-th failure; values are parameters.
+
+    Built once per database kind and ladder: composing it costs more than
+    running it.
+    """
     table = LoginThrottle.__table__
     column = table.c
-    ladder = [now + lock for lock in rule.ladder()]
-    first_rung = rule.failures_before_lock
-
-    def lock_after(failures):
-        rungs = [(failures == first_rung + i, literal(until, UTCDateTime())) for i, until in enumerate(ladder)]
-        return case((failures < first_rung, null()), *rungs[:-1], else_=rungs[-1][1])
-
-    counted = case((column.last_failure < now - forget_after, 1), else_=column.failures + 1)
-    connection = db.session.connection()
-    upsert = _insert_into(table, connection.dialect.name).values(
-        scope=scope, subject=subject, failures=1, last_failure=now,
-        locked_until=ladder[0] if first_rung <= 1 else None,
+    now = bindparam("now", type_=UTCDateTime())
+    until = [bindparam(f"until_{i}", type_=UTCDateTime()) for i in range(rungs)]
+    counted = case(
+        (column.last_failure < bindparam("forget_before", type_=UTCDateTime()), 1),
+        else_=column.failures + 1,
     )
-    statement = upsert.on_conflict_do_update(
+    lock_after = case(
+        (counted < first_rung, null()),
+        *[(counted == first_rung + i, until[i]) for i in range(rungs - 1)],
+        else_=until[-1],
+    )
+    upsert = _insert_into(table, dialect).values(
+        scope=bindparam("scope", type_=Text), subject=bindparam("subject", type_=Text), failures=1,
+        last_failure=now, locked_until=bindparam("first_lock", type_=UTCDateTime()),
+    )
+    return upsert.on_conflict_do_update(
         index_elements=[column.scope, column.subject],
-        set_={"failures": counted, "last_failure": now, "locked_until": lock_after(counted)},
+        set_={"failures": counted, "last_failure": now, "locked_until": lock_after},
         where=or_(column.locked_until.is_(None), column.locked_until <= now),
     ).returning(column.failures, column.locked_until)
-    row = connection.execute(statement).first()
+
+
+def _claim(scope: str, subject: str, rule: Rule, forget_after: timedelta, now: datetime) -> _Claim | None:
+    """Count one attempt (uncommitted); None when the subject is locked at `now`."""
+    ladder = [now + lock for lock in rule.ladder()]
+    first_rung = rule.failures_before_lock
+    connection = db.session.connection()
+    statement = _claim_statement(connection.dialect.name, first_rung, len(ladder))
+    parameters = {
+        "scope": scope, "subject": subject, "now": now, "forget_before": now - forget_after,
+        "first_lock": ladder[0] if first_rung <= 1 else None,
+        **{f"until_{i}": until for i, until in enumerate(ladder)},
+    }
+    row = connection.execute(statement, parameters).first()
     return None if row is None else _Claim(scope, subject, row.failures, row.locked_until)
 
 
@@ -192,6 +214,17 @@ def _committed(work: Callable[[], T]) -> T:
         raise
 
 
+@functools.cache
+def _sweep_statement():
+    stale = (
+        select(LoginThrottle.scope, LoginThrottle.subject)
+        .where(LoginThrottle.last_failure < bindparam("forget_before", type_=UTCDateTime()))
+        .limit(SWEEP)
+        .with_for_update(skip_locked=True)
+    )
+    return delete(LoginThrottle).where(tuple_(LoginThrottle.scope, LoginThrottle.subject).in_(stale))
+
+
 def _forget_stale(policy: Policy, now: datetime) -> None:
     """Drop up to SWEEP rows nobody has added to for `forget_after` (uncommitted).
 
@@ -201,15 +234,7 @@ def _forget_stale(policy: Policy, now: datetime) -> None:
     spray of made-up names; each attempt adds at most two rows and sweeps up
     to SWEEP.
     """
-    stale = (
-        select(LoginThrottle.scope, LoginThrottle.subject)
-        .where(LoginThrottle.last_failure < now - policy.forget_after)
-        .limit(SWEEP)
-        .with_for_update(skip_locked=True)
-    )
-    db.session.execute(
-        delete(LoginThrottle).where(tuple_(LoginThrottle.scope, LoginThrottle.subject).in_(stale))
-    )
+    db.session.execute(_sweep_statement(), {"forget_before": now - policy.forget_after})
 
 
 def login(username: str, password: str, address: str, now: datetime | None = None) -> User:
