@@ -19,9 +19,9 @@ import requests
 import sqlalchemy as sa
 from flask import Flask
 from waitress import wasyncore
-from waitress.server import create_server
 
 from twooter import create_app, database
+from twooter.serving import make_server
 from twooter.extensions import db
 
 APP_TABLES = ("follows", "messages", "users", "latest_action")
@@ -110,11 +110,11 @@ def build_app(backend: str, instance: Path, postgres: PostgresDatabase | None, *
 
 
 class LiveServer:
-    """The app served by waitress on 127.0.0.1 in a background thread."""
+    """The app served as `twooter serve` serves it (waitress) on 127.0.0.1, in a background thread."""
 
     def __init__(self, app: Flask, threads: int = 8):
         self.app = app
-        self._server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="twooter")
+        self._server = make_server(app, "127.0.0.1", 0, threads)
         self.port = self._server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._stopping = threading.Event()
