@@ -140,8 +140,9 @@ class LiveServer:
         # Workers pull the trigger when they finish, so it must outlive them.
         self._server.task_dispatcher.shutdown()
         wasyncore.close_all(self._server._map)
-        with self.app.app_context():
-            db.engine.dispose()
+        if "sqlalchemy" in self.app.extensions:  # a bare helper app has no database
+            with self.app.app_context():
+                db.engine.dispose()
 
 
 TWOOTER_COMMAND = Path(sys.executable).with_name("twooter")
