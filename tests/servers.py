@@ -168,9 +168,9 @@ def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30)
     while time.monotonic() < deadline:
         assert process.poll() is None, "twooter serve exited early"
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not yet listening, or a slow first answer
             time.sleep(0.1)
     raise AssertionError(f"nothing answered at {url} within {seconds} s")
 
@@ -202,8 +202,8 @@ class ServerProcess:
     def _warm_up(self) -> None:
         """Open every worker's database connection before the clock starts, as on a server that has been up."""
         def touch(_):
-            requests.get(self.url + "/latest", timeout=10)
-            requests.post(self.url + "/register", json={}, timeout=10)  # refused: changes nothing
+            requests.get(self.url + "/latest", timeout=30)
+            requests.post(self.url + "/register", json={}, timeout=30)  # refused: changes nothing
 
         with ThreadPoolExecutor(self._threads) as pool:
             list(pool.map(touch, range(self._threads * 2)))
