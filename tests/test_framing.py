@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import pytest
 
 from twooter import models
+from twooter.framing import framing_problem
 
 FOLLOWER = b"GET /latest HTTP/1.1\r\nHost: twooter\r\n\r\n"
 READ_TIMEOUT = 30  # seconds; a healthy answer takes milliseconds
@@ -154,3 +155,19 @@ def test_one_content_length_is_read_and_the_connection_kept(app, server):
     answers = exchange(server.port, request + b"GET /latest HTTP/1.1\r\nHost: twooter\r\nConnection: close\r\n\r\n")
     assert [status for status, _ in answers] == [302, 200]
     assert registered(app, "counted")
+
+
+@pytest.mark.parametrize("environ, problem", [
+    ({"SERVER_PROTOCOL": "HTTP/1.1", "HTTP_TRANSFER_ENCODING": "chunked, chunked"},
+     "Transfer-Encoding must be exactly 'chunked', not 'chunked, chunked'."),
+    ({"SERVER_PROTOCOL": "HTTP/1.1", "HTTP_TRANSFER_ENCODING": "chunked", "CONTENT_LENGTH": "12"},
+     "A request may have Transfer-Encoding or Content-Length, not both."),
+    ({"SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_LENGTH": "12, 12"}, "A request may have only one Content-Length."),
+    ({"SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_LENGTH": "0x10"}, "Content-Length must be a number of bytes, not '0x10'."),
+    ({"SERVER_PROTOCOL": "HTTP/1.1", "HTTP_TRANSFER_ENCODING": " Chunked "}, None),
+    ({"SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_LENGTH": "12"}, None),
+    ({"SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_LENGTH": ""}, None),
+], ids=["chunked twice", "both", "a list", "hex", "one chunked", "one length", "no body"])
+def test_under_another_wsgi_server_the_environ_is_checked(environ, problem):
+    """Servers that pass the header through: no waitress fields in the environ, the same rules."""
+    assert framing_problem(environ) == problem
