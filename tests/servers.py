@@ -134,7 +134,7 @@ class LiveServer:
     def __exit__(self, *exc_info) -> None:
         self._stopping.set()
         self._server.pull_trigger()  # wakes the select() so the flag is seen now
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=60)
         if self._thread.is_alive():
             raise RuntimeError("the waitress loop did not stop")
         # Workers pull the trigger when they finish, so it must outlive them.
@@ -211,4 +211,4 @@ class ServerProcess:
     def __exit__(self, *exc_info) -> None:
         assert self._process is not None
         self._process.terminate()
-        self._process.wait(timeout=15)
+        self._process.wait(timeout=60)

@@ -23,7 +23,7 @@ def test_serve_migrates_a_fresh_database_and_make_admin_grants_the_flag(tmp_path
             base + "/login", data={"username": "chief", "password": "pw"}, timeout=TIMEOUT).text
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=60)
     if backend == "sqlite":
         assert (tmp_path / "twooter.sqlite").exists()
 
