@@ -13,5 +13,6 @@ ICON = "favicon.ico"
 
 
 def init_app(app: Flask) -> None:
+    """Serve `static/favicon.ico` of `app` at `/favicon.ico` too."""
     # Same endpoint, fixed filename: url_for("static", filename=ICON) builds /favicon.ico.
     app.add_url_rule(f"/{ICON}", endpoint="static", defaults={"filename": ICON})

@@ -75,4 +75,5 @@ def refuse_ambiguous_framing() -> None:
 
 
 def init_app(app: Flask) -> None:
+    """Check every request of `app` before its view runs."""
     app.before_request(refuse_ambiguous_framing)

@@ -40,6 +40,8 @@ class FramingRecordingParser(HTTPRequestParser):
 
 
 class FramingTask(WSGITask):
+    """waitress's WSGI task, handing the parser's framing fields to the app."""
+
     def get_environment(self) -> dict:
         environ = super().get_environment()
         environ.setdefault(FRAMING_FIELDS, self.request.framing_fields)
