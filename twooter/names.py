@@ -84,10 +84,15 @@ def name_problem(name: str, reserved: Iterable[str] = ()) -> str | None:
         return BAD_CHARACTER
     if name in {".", ".."}:
         return NOT_A_PATH_SEGMENT
-    key = name_key(name)
-    if any(key == name_key(other) for other in reserved):
+    if is_among(name, reserved):
         return RESERVED
     return None
+
+
+def is_among(name: str, others: Iterable[str]) -> bool:
+    """Whether `name` is the same name (equal `name_key`) as any of `others`."""
+    key = name_key(name)
+    return any(key == name_key(other) for other in others)
 
 
 def same_key_groups(usernames: Iterable[str]) -> list[list[str]]:
