@@ -21,7 +21,8 @@ from flask import Flask
 from waitress import wasyncore
 from waitress.server import create_server
 
-from twooter import create_app, database
+from twooter import create_app
+from twooter.data import engine as database
 from twooter.extensions import db
 
 APP_TABLES = ("follows", "messages", "users", "latest_action")

@@ -5,9 +5,8 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from werkzeug.wrappers import Response
 
 from . import accounts, simapi
-from .extensions import db
-from .models import User
-from .routing import changes_state, local_path_or_none
+from .crossorigin import changes_state
+from .routing import local_path_or_none
 
 bp = Blueprint("auth", __name__)
 
@@ -15,7 +14,7 @@ bp = Blueprint("auth", __name__)
 @bp.before_app_request
 def load_logged_in_user() -> None:
     user_id = session.get("user_id")
-    g.user = db.session.get(User, user_id) if user_id is not None else None
+    g.user = accounts.signed_in_user(user_id) if user_id is not None else None
     if user_id is not None and g.user is None:
         # The account is gone (or the database was replaced): forget the stale id.
         session.pop("user_id", None)

@@ -1,30 +1,13 @@
-"""What a request asks for: a partial or a page, a change or a read, where to go next, whom it names."""
+"""What a request asks for: a partial or a page, where to go next, whom its path names."""
 from __future__ import annotations
 
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, has_request_context, request
+from flask import abort, request
 
-from . import models
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def changes_state(view):
-    """Mark a view that changes state even when reached with GET (legacy routes)."""
-    view.changes_state = True
-    return view
-
-
-def request_changes_state() -> bool:
-    """True outside requests (CLI work) and for any request that may write."""
-    if not has_request_context():
-        return True
-    if request.method not in SAFE_METHODS:
-        return True
-    view = current_app.view_functions.get(request.endpoint or "")
-    return getattr(view, "changes_state", False)
+from . import accounts
+from .data.tables import User
 
 
 def wants_partial() -> bool:
@@ -46,12 +29,13 @@ def local_path_or_none(target: str | None) -> str | None:
 
 
 def no_such_user(username: str) -> NoReturn:
+    """Answer 404, naming the user the path asked for."""
     abort(404, description=f"There is no user called {username!r}.")
 
 
-def user_or_404(username: str) -> models.User:
+def user_or_404(username: str) -> User:
     """The user named in the URL; a 404 that names them when there is none."""
-    user = models.user_by_name(username)
+    user = accounts.user_named(username)
     if user is None:
         no_such_user(username)
     return user
