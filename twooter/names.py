@@ -88,3 +88,16 @@ def name_problem(name: str, reserved: Iterable[str] = ()) -> str | None:
     if any(key == name_key(other) for other in reserved):
         return RESERVED
     return None
+
+
+def same_key_groups(usernames: Iterable[str]) -> list[list[str]]:
+    """The names that share a `name_key` with another name, grouped, in first-seen order.
+
+    Each group lists at least two distinct stored names that are one name
+    under these rules (e.g. ["Alice", "alice"]); an empty list when every key
+    is unique.
+    """
+    by_key: dict[str, list[str]] = {}
+    for username in usernames:
+        by_key.setdefault(name_key(username), []).append(username)
+    return [group for group in by_key.values() if len(group) > 1]

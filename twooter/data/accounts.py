@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import insert, select, update
 
 from ..extensions import db
+from ..names import name_key
 from .tables import User
 
 
@@ -16,10 +17,12 @@ def storable_name(username: str) -> bool:
 
 
 def user_by_name(username: str) -> User | None:
-    """The user called exactly `username`, or None."""
+    """The user whose name is `username` under the name rules (names.name_key), or None."""
     if not storable_name(username):
         return None
-    return db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    return db.session.execute(
+        select(User).where(User.username_key == name_key(username))
+    ).scalar_one_or_none()
 
 
 def signed_in_user(user_id: int) -> User | None:
@@ -38,10 +41,12 @@ def create_user(username: str, email: str, pw_hash: str) -> int:
     """Insert a user and return the new id.
 
     Raises sqlalchemy.exc.IntegrityError when the name is taken (the unique
-    constraint decides, so two concurrent registrations cannot both win).
+    constraint on its name_key decides, so two concurrent registrations cannot both win).
     """
     return db.session.execute(
-        insert(User).values(username=username, email=email, pw_hash=pw_hash).returning(User.id)
+        insert(User)
+        .values(username=username, username_key=name_key(username), email=email, pw_hash=pw_hash)
+        .returning(User.id)
     ).scalar_one()
 
 
@@ -57,5 +62,7 @@ def grant_admin(username: str) -> bool:
     """Set the admin flag; False when there is no such user."""
     if not storable_name(username):
         return False
-    result = db.session.execute(update(User).where(User.username == username).values(is_admin=True))
+    result = db.session.execute(
+        update(User).where(User.username_key == name_key(username)).values(is_admin=True)
+    )
     return result.rowcount == 1

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Text, bindparam, false, select
 
 from ..extensions import db
+from ..names import name_key
 from .accounts import storable_name
 from .tables import LatestAction, Message, User, UTCDateTime, insert_for, utcnow
 
@@ -26,7 +27,7 @@ def _post_by_name_statement():
         bindparam("text", type_=Text),
         bindparam("pub_date", type_=UTCDateTime()),
         false(),
-    ).where(users.c.username == bindparam("username", type_=Text))
+    ).where(users.c.username_key == bindparam("username_key", type_=Text))
     return messages.insert().from_select(["author_id", "text", "pub_date", "flagged"], author)
 
 
@@ -35,7 +36,8 @@ def post_message_by_name(username: str, text: str, when: datetime | None = None)
     if not storable_name(username):
         return False
     result = db.session.connection().execute(
-        _post_by_name_statement(), {"username": username, "text": text, "pub_date": when or utcnow()}
+        _post_by_name_statement(),
+        {"username_key": name_key(username), "text": text, "pub_date": when or utcnow()},
     )
     return result.rowcount == 1
 
@@ -43,20 +45,22 @@ def post_message_by_name(username: str, text: str, when: datetime | None = None)
 @functools.cache
 def _ids_by_name_statement():
     users = User.__table__
-    return select(users.c.username, users.c.id).where(
-        (users.c.username == bindparam("first", type_=Text))
-        | (users.c.username == bindparam("second", type_=Text))
+    return select(users.c.username_key, users.c.id).where(
+        (users.c.username_key == bindparam("first", type_=Text))
+        | (users.c.username_key == bindparam("second", type_=Text))
     )
 
 
 def user_ids_by_name(first: str, second: str) -> dict[str, int]:
-    """The ids of the users with these names (one query), leaving out names nobody has."""
+    """The ids of the users with these names (one query), keyed by the names as given,
+    leaving out names nobody has."""
     wanted = [name for name in (first, second) if storable_name(name)]
     if not wanted:
         return {}
-    parameters = {"first": wanted[0], "second": wanted[-1]}
+    parameters = {"first": name_key(wanted[0]), "second": name_key(wanted[-1])}
     rows = db.session.connection().execute(_ids_by_name_statement(), parameters)
-    return {name: user_id for name, user_id in rows}
+    ids = dict(rows.all())
+    return {name: ids[name_key(name)] for name in wanted if name_key(name) in ids}
 
 
 @functools.cache

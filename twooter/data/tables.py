@@ -55,11 +55,16 @@ class User(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(Text)
+    # names.name_key(username): what names are compared and kept unique by.
+    username_key: Mapped[str] = mapped_column(Text)
     email: Mapped[str] = mapped_column(Text)
     pw_hash: Mapped[str] = mapped_column(Text)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    __table_args__ = (UniqueConstraint("username", name="uq_users_username"),)
+    __table_args__ = (
+        UniqueConstraint("username", name="uq_users_username"),
+        UniqueConstraint("username_key", name="uq_users_username_key"),
+    )
 
     def gravatar_url(self, size: int = 48) -> str:
         digest = hashlib.md5(self.email.strip().lower().encode("utf-8")).hexdigest()
