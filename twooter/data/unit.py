@@ -112,7 +112,11 @@ def _end_reads() -> None:
         return
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("changes made outside a unit of work: use data.unit.writing()")
-    session.commit()
+    try:
+        session.commit()
+    except DBAPIError:
+        # It only read: if its connection is gone, the unit simply starts on a new one.
+        session.rollback()
 
 
 def finish_reading() -> None:
