@@ -14,10 +14,12 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from tests.logfiles import read_records
 from tests.pgproxy import CUT, FORWARD_THEN_CUT, GO_AWAY, PostgresProxy, simple_query
 from tests.servers import LiveServer, build_app
 from tests.twooter_client import TwooterClient
 from twooter.extensions import db
+from twooter.logs import settings
 
 RETRY_SECONDS = 2.0
 
@@ -142,6 +144,8 @@ def test_a_database_away_longer_than_the_budget_answers_503_and_writes_nothing(
     sim = Simulator(proxied_server.app, proxied_server.url)
     assert sim.register("dee").status_code == 204
     assert sim.tweet("dee", "before the outage", latest=1).status_code == 204
+    visitor = TwooterClient(proxied_server.url)
+    visitor.register_and_login("eve")
     # Away in the middle of the unit: `latest` was sent, the twoot is on its way.
     proxy.when(simple_query("INSERT INTO messages"), GO_AWAY)
 
@@ -154,9 +158,18 @@ def test_a_database_away_longer_than_the_budget_answers_503_and_writes_nothing(
     page = requests.get(proxied_server.url + "/public", timeout=30)
     assert page.status_code == 503 and "Retry-After" in page.headers
     assert "briefly unavailable" in page.text and "Traceback" not in page.text
+    posted = visitor.add_message("a web twoot during the outage")
+    assert posted.status_code == 503 and "Retry-After" in posted.headers
+    assert "briefly unavailable" in posted.text and "Traceback" not in posted.text
+    records = [r for r in read_records(settings.of(proxied_server.app).folder)
+               if r.request_id == posted.headers["X-Request-Id"]]
+    assert [(r.logger, r.level) for r in records if r.logger == "twooter.requests"] == [
+        ("twooter.requests", "ERROR")]
+    assert not any("twoot posted" in r.message for r in records)
 
     proxy.come_back()
     assert _twoots_saying(postgres, "during the outage") == 0
+    assert _twoots_saying(postgres, "a web twoot during the outage") == 0
     assert _scalar(postgres.url, "SELECT value FROM latest_action") == 1
     assert sim.tweet("dee", "after the outage", latest=3).status_code == 204
     assert sim.latest() == 3

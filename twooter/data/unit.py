@@ -135,8 +135,9 @@ class _Attempts:
         pause = self.delay * random.uniform(0.5, 1.0)
         if time.monotonic() + pause > self.deadline:
             raise DatabaseUnavailable(retry_after_seconds(), error) from error
-        current_app.logger.warning("database unavailable, retrying in %.0f ms: %s", pause * 1000,
-                                   str(error).partition("\n")[0])
+        if self.delay == FIRST_DELAY_SECONDS:  # once per unit, not once per attempt
+            current_app.logger.warning("database unavailable, retrying for up to %.1f s: %s",
+                                       self.deadline - time.monotonic(), str(error).partition("\n")[0])
         time.sleep(pause)
         self.delay = min(self.delay * 2, LONGEST_DELAY_SECONDS)
 
