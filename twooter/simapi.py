@@ -23,13 +23,8 @@ from flask import Blueprint, abort, current_app, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from . import accounts, inputs
+from . import accounts, inputs, simulator
 from .crossorigin import changes_state
-from .data import follows as stored_follows
-from .data import simulator as stored
-from .data import timelines as stored_timelines
-from .data.accounts import user_by_name
-from .data.unit import reading, writing
 from .routing import no_such_user
 
 log = logging.getLogger(__name__)
@@ -116,47 +111,29 @@ def _require_simulator() -> None:
         abort(403, description=UNAUTHORIZED_REASON)
 
 
-def _in_unit(work: Callable[[], Any], writes: bool) -> Any:
-    """Run the endpoint's own data work with `latest` recorded: one unit of work, one commit.
-
-    A read (`writes` False) with no `latest` to record stays a read: no
-    write lock on SQLite, no commit.
-    """
-    latest = g.simulator_latest
-    g.simulator_latest_recorded = True
-    if latest is None:
-        return writing(work) if writes else reading(work)
-
-    def record_then_work():
-        stored.record_latest_action(latest)
-        return work()
-
-    return writing(record_then_work)
-
-
 def simulator_endpoint(needs_credentials: bool) -> Callable:
     """Record `latest` whatever the view then answers, and check the credentials.
 
-    The view runs its data work through `_in_unit`, which records `latest`
-    in the same transaction; a request refused before that records it in a
-    unit of its own. Every endpoint is marked as changing state for the
-    cross-site check, since any may record `latest`.
+    The view passes `latest` to its action in twooter.simulator, which
+    stores it in the action's own unit of work; a request refused before
+    that stores it on its own. Every endpoint is marked as changing state for
+    the cross-site check, since any may record `latest`.
     """
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def run(*args, **kwargs):
             request.max_content_length = MAX_BODY_BYTES
-            g.simulator_latest = _integer_arg("latest", *LATEST_RANGE)
-            g.simulator_latest_recorded = False
+            latest = _integer_arg("latest", *LATEST_RANGE)
+            g.simulator_latest_stored = False
             try:
                 if needs_credentials:
                     _require_simulator()
-                return view(*args, **kwargs)
+                return view(latest, *args, **kwargs)
             except HTTPException:
-                if not g.simulator_latest_recorded:
+                if not g.simulator_latest_stored:
                     # A refusal still keeps the recorded id.
-                    _in_unit(lambda: None, writes=False)
+                    simulator.record_latest(latest)
                 raise
 
         return changes_state(run)
@@ -166,24 +143,27 @@ def simulator_endpoint(needs_credentials: bool) -> Callable:
 
 # --- endpoints -------------------------------------------------------------------
 
+def _done(result: Any) -> Any:
+    """The action ran, so `latest` is stored whatever the view answers now."""
+    g.simulator_latest_stored = True
+    return result
+
+
 @bp.get("/latest")
 def latest() -> Response:
-    value = reading(stored.latest_action)
+    value = simulator.latest_action()
     return jsonify({"latest": -1 if value is None else value})
 
 
 @simulator_endpoint(needs_credentials=False)
-def register() -> tuple[str, int]:
+def register(latest: int | None) -> tuple[str, int]:
     """POST /register with a JSON body; auth.register hands JSON requests here."""
     body = _json_object()
     username, email, password = (_text_field(body, name) for name in ("username", "email", "pwd"))
-    latest = g.simulator_latest
     try:
-        accounts.register(username or "", email or "", password or "",
-                          also=None if latest is None else lambda: stored.record_latest_action(latest))
+        _done(simulator.register(latest, username or "", email or "", password or ""))
     except accounts.RegistrationError as problem:
         abort(400, description=str(problem))
-    g.simulator_latest_recorded = True
     return "", 204
 
 
@@ -195,29 +175,18 @@ def _message_records(rows) -> list[dict]:
 
 @bp.get("/msgs")
 @simulator_endpoint(needs_credentials=True)
-def public_messages() -> Response:
+def public_messages(latest: int | None) -> Response:
     limit = _list_length()
-    return jsonify(_message_records(_in_unit(lambda: stored_timelines.latest_messages(limit), writes=False)))
-
-
-def _of_user(username: str, read: Callable[[int], Any]) -> Any:
-    """`read(user id)` for the user called `username`, inside the request's unit; 404 if none."""
-    def work():
-        user = user_by_name(username)
-        return None if user is None else (read(user.id),)
-
-    found = _in_unit(work, writes=False)
-    if found is None:
-        no_such_user(username)
-    return found[0]
+    return jsonify(_message_records(_done(simulator.messages(latest, limit))))
 
 
 @bp.route("/msgs/<username>", methods=["GET", "POST"])
 @simulator_endpoint(needs_credentials=True)
-def user_messages(username: str) -> Response | tuple[str, int]:
+def user_messages(latest: int | None, username: str) -> Response | tuple[str, int]:
     if request.method == "GET":
-        limit = _list_length()
-        rows = _of_user(username, lambda user_id: stored_timelines.latest_messages(limit, user_id))
+        rows = _done(simulator.messages(latest, _list_length(), username))
+        if rows is None:
+            no_such_user(username)
         return jsonify(_message_records(rows))
     content = _text_field(_json_object(), "content")
     if content is None or not content.strip():
@@ -225,7 +194,7 @@ def user_messages(username: str) -> Response | tuple[str, int]:
     problem = inputs.twoot_problem(content, "A message")
     if problem:
         abort(400, description=problem)
-    if not _in_unit(lambda: stored.post_message_by_name(username, content), writes=True):
+    if not _done(simulator.post(latest, username, content)):
         no_such_user(username)
     log.info("message posted by %s (%d characters)", username, len(content))
     return "", 204
@@ -233,27 +202,18 @@ def user_messages(username: str) -> Response | tuple[str, int]:
 
 @bp.route("/fllws/<username>", methods=["GET", "POST"])
 @simulator_endpoint(needs_credentials=True)
-def follows(username: str) -> Response | tuple[str, int]:
+def follows(latest: int | None, username: str) -> Response | tuple[str, int]:
     if request.method == "GET":
-        limit = _list_length()
-        names = _of_user(username, lambda user_id: stored_follows.followed_names(user_id, limit))
+        names = _done(simulator.followed(latest, username, _list_length()))
+        if names is None:
+            no_such_user(username)
         return jsonify({"follows": names})
     body = _json_object()
     to_follow, to_unfollow = _text_field(body, "follow"), _text_field(body, "unfollow")
     if (to_follow is None) == (to_unfollow is None):
         abort(400, description="Give exactly one of 'follow' or 'unfollow', with a username.")
     other = to_follow if to_follow is not None else to_unfollow
-
-    def change() -> str | None:
-        ids = stored.user_ids_by_name(username, other)
-        for name in (username, other):
-            if name not in ids:
-                return name
-        # Following oneself is accepted and changes nothing (set_following says so).
-        stored_follows.set_following(ids[username], ids[other], following=to_follow is not None)
-        return None
-
-    unknown = _in_unit(change, writes=True)
+    unknown = _done(simulator.change_following(latest, username, other, following=to_follow is not None))
     if unknown is not None:
         no_such_user(unknown)
     return "", 204
