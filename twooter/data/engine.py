@@ -23,6 +23,10 @@ _HOLDS_WRITER_TURN = "twooter.holds_writer_turn"
 WRITES = "twooter_writes"
 
 
+class WriteLockTimeout(TimeoutError):
+    """This process's writers queued longer than SQLite's busy timeout for the write lock."""
+
+
 def engine_options(database_uri: str) -> dict:
     """SQLAlchemy create_engine() options for this database URI."""
     if database_uri.startswith("sqlite"):
@@ -61,7 +65,7 @@ def _tune_sqlite(engine: Engine) -> None:
             return
         if not connection.info.get(_HOLDS_WRITER_TURN):
             if not writer_turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-                raise TimeoutError("waited too long for SQLite's write lock")
+                raise WriteLockTimeout("waited too long for SQLite's write lock")
             connection.info[_HOLDS_WRITER_TURN] = True
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")

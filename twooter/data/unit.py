@@ -10,8 +10,8 @@ A transient database failure retries the whole unit, with backoff, until
 DatabaseUnavailable is raised, which the web answers with 503 and
 Retry-After. Transient: a serialization failure or deadlock, the connection
 lost (or refused) before COMMIT was sent, a server shutting down or starting
-up, and "cannot execute ... in a read-only transaction" on a standby that
-was just promoted.
+up, "cannot execute ... in a read-only transaction" on a server that was
+just demoted (a failover), and on SQLite a write lock not had in time.
 
 When the connection is lost *during* COMMIT, nobody can tell from the
 client whether the transaction committed. The unit takes the transaction's
@@ -34,7 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
-from .engine import WRITES
+from .engine import WRITES, WriteLockTimeout
 
 T = TypeVar("T")
 
@@ -72,6 +72,8 @@ def _sqlstate(error: DBAPIError) -> str | None:
 
 def is_transient(error: BaseException) -> bool:
     """True for a database failure after which running the same unit again may succeed."""
+    if isinstance(error, WriteLockTimeout):
+        return True
     if not isinstance(error, DBAPIError):
         return False
     if error.connection_invalidated:
@@ -209,7 +211,7 @@ def writing(work: Callable[[], T]) -> T:
             if _committed(txid, attempts):
                 return result
             attempts.wait_or_give_up(lost)
-        except DBAPIError as error:
+        except (DBAPIError, WriteLockTimeout) as error:
             _forget_failed_connection(error)
             if not is_transient(error):
                 raise
