@@ -242,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--actions", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--baseline", type=Path, metavar="TREE",
+                        help="also replay against the app in this source tree (e.g. `git archive REV` "
+                             "unpacked), on both databases, to compare two versions in one run")
     parser.add_argument("--serve-null", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", nargs=2, metavar=("PORT", "DATABASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(2)
         )
         bench_server = [sys.executable, "-m", "bench.replay"]
-        ports = [free_port() for _ in range(5)]
+        ports = [free_port() for _ in range(7)]
         targets = [
             Target("null app", [*bench_server, "--serve-null", str(ports[0])], {}, ports[0], False),
             Target("floor sqlite", [*bench_server, "--serve-floor", str(ports[1]), str(workdir / "floor.sqlite")],
@@ -286,6 +289,20 @@ def main(argv: list[str] | None = None) -> int:
                 "DATABASE_URL": app_database, "TWOOTER_INSTANCE_PATH": str(workdir / "postgresql"),
             }, ports[4], True),
         ]
+        if args.baseline:
+            baseline_database = databases.enter_context(
+                throwaway_postgres_database(args.postgres, prefix="twooter_bench"))
+            tree = {"PYTHONPATH": str(args.baseline.resolve())}
+            targets += [
+                Target("baseline sqlite", app_command(ports[5]), {
+                    **tree, "DATABASE_URL": f"sqlite:///{workdir / 'baseline-sqlite' / 'twooter.sqlite'}",
+                    "TWOOTER_INSTANCE_PATH": str(workdir / "baseline-sqlite"),
+                }, ports[5], True),
+                Target("baseline postgresql", app_command(ports[6]), {
+                    **tree, "DATABASE_URL": baseline_database,
+                    "TWOOTER_INSTANCE_PATH": str(workdir / "baseline-postgresql"),
+                }, ports[6], True),
+            ]
         results = replay_in_turns(targets, actions, workdir)
 
     print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
@@ -322,6 +339,13 @@ def main(argv: list[str] | None = None) -> int:
         floor = ", ".join(f"{kind} {tables[label][kind][1] / null_table[kind][1]:.2f} x"
                           for kind in ("tweet", "follow", "unfollow"))
         print(f"  (reference, no target) {label} median: {floor} null app")
+    for database in ("sqlite", "postgresql") if args.baseline else ():
+        app, baseline, floor = (tables[f"{who} {database}"] for who in ("app", "baseline", "floor"))
+        compared = ", ".join(
+            f"{kind} {app[kind][1] / baseline[kind][1]:.2f} x baseline "
+            f"(baseline {baseline[kind][1] / floor[kind][1]:.2f} x floor)"
+            for kind in ("tweet", "follow", "unfollow"))
+        print(f"  (comparison) app {database} median: {compared}")
     command = " ".join(shlex.quote(part) for part in [".venv/bin/python", "-m", "bench.replay", *(argv or sys.argv[1:])])
     print()
     print(f"command: {command}")
