@@ -123,6 +123,29 @@ def test_a_web_post_whose_backend_is_terminated_is_retried(direct_server, postgr
     assert _twoots_saying(postgres, "web twoot, backend terminated") == 1
 
 
+def test_a_connection_turned_read_only_is_left_and_the_unit_retried(direct_server, postgres):
+    """As after a failover: the pooled connections lead to a server that is now a standby."""
+    sim = Simulator(direct_server.app, direct_server.url)
+    assert sim.register("fay").status_code == 204
+    pids: list[int] = []
+
+    def before_execute(connection, cursor, statement, _parameters, _context, _many):
+        if statement.startswith("INSERT INTO messages"):
+            pids.append(connection.connection.dbapi_connection.info.backend_pid)
+            if len(pids) == 1:
+                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; SET TRANSACTION READ ONLY")
+
+    with direct_server.app.app_context():
+        event.listen(db.engine, "before_cursor_execute", before_execute)
+
+    response = sim.tweet("fay", "after the promotion", latest=9)
+
+    assert response.status_code == 204, response.text
+    assert len(pids) == 2 and pids[0] != pids[1]
+    assert _twoots_saying(postgres, "after the promotion") == 1
+    assert sim.latest() == 9
+
+
 @pytest.mark.parametrize("action", [FORWARD_THEN_CUT, CUT], ids=["server-got-commit", "commit-lost"])
 def test_a_connection_cut_at_commit_is_resolved_exactly(proxied_server, proxy, postgres, action):
     """FORWARD_THEN_CUT: the server commits, the client hears nothing (txid_status: committed,
