@@ -144,10 +144,13 @@ class _Attempts:
         self.delay = min(self.delay * 2, LONGEST_DELAY_SECONDS)
 
 
-def _transaction_id() -> int | None:
-    if db.session.get_bind().dialect.name != "postgresql":
+def _begin_writing() -> int | None:
+    """Begin the unit's transaction; on PostgreSQL return its id (txid_current())."""
+    connection = db.session.connection(execution_options={WRITES: True})
+    if connection.dialect.name != "postgresql":
         return None  # SQLite's COMMIT is local: it never reaches an unknown outcome
-    return db.session.execute(text("SELECT txid_current()")).scalar_one()
+    # On the driver, not through the ORM: every write pays for this statement.
+    return connection.exec_driver_sql("SELECT txid_current()").scalar_one()
 
 
 def _outcome(txid: int) -> str:
@@ -200,8 +203,7 @@ def writing(work: Callable[[], T]) -> T:
     while True:
         txid = None
         try:
-            db.session.connection(execution_options={WRITES: True})
-            txid = _transaction_id()
+            txid = _begin_writing()
             result = work()
             db.session.flush()
             _commit(txid)
