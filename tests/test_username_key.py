@@ -59,7 +59,7 @@ def test_upgrade_keys_existing_users_and_keeps_their_twoots_and_follows(app):
     try:
         _at_revision_0001_with(app, ["Alice", "José", "bob"])
         with app.app_context():
-            upgrade()
+            upgrade(revision="0002")
             with db.engine.connect() as connection:
                 keys = dict(connection.exec_driver_sql("SELECT username, username_key FROM users").all())
                 counts = [connection.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one()

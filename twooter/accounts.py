@@ -11,13 +11,12 @@ from typing import Callable
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from . import inputs
+from . import inputs, names
 from .data import accounts as stored
 from .data.tables import User
 from .data.unit import finish_reading, reading, writing
 from .passwords import hash_password, needs_upgrade, verify_password
 
-MAX_USERNAME_LENGTH = 64
 # Names that are not routes today but are commonly fetched at a site's root.
 EXTRA_RESERVED_NAMES = frozenset({"favicon.ico", "robots.txt", "admin", "api", "metrics", "health"})
 NAME_TAKEN = "The username is already taken"
@@ -33,18 +32,27 @@ class LoginError(ValueError):
 
 def reserved_names() -> set[str]:
     """First path segments the app routes itself; a user named so would be unreachable."""
-    names = set(EXTRA_RESERVED_NAMES)
+    reserved = set(EXTRA_RESERVED_NAMES)
     for rule in current_app.url_map.iter_rules():
         first = rule.rule.lstrip("/").split("/", 1)[0]
         if first and "<" not in first:
-            names.add(first)
-    return names
+            reserved.add(first)
+    return reserved
+
+
+def is_reserved(username: str) -> bool:
+    """Whether `username` is, by name key, one of `reserved_names()` (needs an app context)."""
+    return names.is_among(username, reserved_names())
 
 
 def registration_problem(
     username: str | None, email: str | None, password: str | None, password2: str | None = None
 ) -> str | None:
-    """The first thing wrong with a registration, in MiniTwit's words, or None. Reads the users table."""
+    """The first thing wrong with a registration, in MiniTwit's words, or None. Reads the users table.
+
+    The username is judged in its canonical form by `names.name_problem`, and
+    is taken when any user's name has the same key (case, Unicode form).
+    """
     if not username or not username.strip():
         return "You have to enter a username"
     if not email or "@" not in email:
@@ -53,16 +61,13 @@ def registration_problem(
         return "You have to enter a password"
     if password2 is not None and password != password2:
         return "The two passwords do not match"
-    if len(username) > MAX_USERNAME_LENGTH:
-        return f"The username is too long (at most {MAX_USERNAME_LENGTH} characters)"
-    if "/" in username or any(ord(ch) < 32 or ord(ch) == 127 for ch in username):
-        return "The username cannot contain '/' or control characters"
     for value, label in ((email, "The email address"), (password, "The password")):
         problem = inputs.unstorable_text(value, label)
         if problem:
             return problem
-    if username.lower() in {name.lower() for name in reserved_names()}:
-        return "The username is reserved"
+    problem = names.name_problem(names.canonical(username), reserved_names())
+    if problem:
+        return problem
     if stored.user_by_name(username) is not None:
         return NAME_TAKEN
     return None
@@ -70,7 +75,8 @@ def registration_problem(
 
 def register(username: str, email: str, password: str, password2: str | None = None,
              also: Callable[[], None] | None = None) -> int:
-    """Create the user and return its id, or raise RegistrationError saying why not.
+    """Create the user, named in the canonical form, and return its id, or raise
+    RegistrationError saying why not.
 
     `also` runs in the same unit of work as the insert (the simulator's
     `latest`). Raises DatabaseUnavailable when the database stays away.
@@ -84,7 +90,7 @@ def register(username: str, email: str, password: str, password2: str | None = N
     def create() -> int:
         if also is not None:
             also()
-        return stored.create_user(username, email, pw_hash)
+        return stored.create_user(names.canonical(username), email, pw_hash)
 
     try:
         return writing(create)

@@ -8,6 +8,7 @@ from flask import abort, request
 
 from . import accounts
 from .data.tables import User
+from .logs.requests import note_routine_failure
 
 
 def wants_partial() -> bool:
@@ -29,12 +30,21 @@ def local_path_or_none(target: str | None) -> str | None:
 
 
 def no_such_user(username: str) -> NoReturn:
-    """Answer 404, naming the user the path asked for."""
+    """404 "There is no user called …", or for a reserved name a plain 404 that claims no lookup.
+
+    Browsers and crawlers ask for /favicon.ico, /robots.txt and the like on
+    every site; that is routine, so its record is not an ERROR.
+    """
+    if accounts.is_reserved(username):
+        note_routine_failure(f"{username!r} is a reserved name, not a user")
+        abort(404)
     abort(404, description=f"There is no user called {username!r}.")
 
 
 def user_or_404(username: str) -> User:
     """The user named in the URL; a 404 that names them when there is none."""
+    if accounts.is_reserved(username):
+        no_such_user(username)  # before any lookup: such names are asked for often
     user = accounts.user_named(username)
     if user is None:
         no_such_user(username)

@@ -120,6 +120,21 @@ class LatestAction(db.Model):
     value: Mapped[int] = mapped_column(BigInteger)
 
 
+class LoginThrottle(db.Model):
+    """Login attempts counted per scope ("account": a name key, "address": a client
+    address), shared by every instance; twooter.throttle reads and writes it."""
+
+    __tablename__ = "login_throttle"
+
+    scope: Mapped[str] = mapped_column(Text, primary_key=True)
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_login_throttle_last_failure", "last_failure"),)
+
+
 def insert_for(table, dialect: str):
     """An INSERT into `table` that can say ON CONFLICT, in the database's own flavour."""
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
