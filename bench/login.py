@@ -26,7 +26,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.serving import throwaway_postgres_database
-from twooter import accounts, create_app, database, throttle
+from twooter import accounts, create_app, throttle
+from twooter.data import engine as database
 from twooter.extensions import db
 
 NEVER = 10**9

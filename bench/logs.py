@@ -23,7 +23,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from twooter import create_app, database, models
+from twooter import create_app
+from twooter.accounts import grant_admin
+from twooter.data import engine as database
 from twooter.logs.files import file_name
 from twooter.logs.records import Record
 
@@ -128,7 +130,7 @@ def main() -> int:
         client = app.test_client()
         client.post("/register", data={"username": "operator", "email": "a@b.c", "password": "pw", "password2": "pw"})
         with app.app_context():
-            models.grant_admin("operator")
+            grant_admin("operator")
         client.post("/login", data={"username": "operator", "password": "pw"})
 
         print(f"\n{'records in hour':>16} {'file MiB':>9} {'all levels ms':>14} {'INFO hidden ms':>15} {'chart ms':>9}")

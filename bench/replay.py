@@ -11,10 +11,10 @@ a bare Flask app with one transaction each on SQLite or PostgreSQL (no ORM,
 no logging, no checks), i.e. the least the fixed stack costs here.
 Each server first gets a few warm-up requests that are not measured.
 Prints, per action type, the median and p99 latency, and the targets:
-tweet/follow/unfollow median at most 3x the null app's and p99 under 10 ms,
-a registration under 60 ms, and no answer slower than the simulator's 0.3 s
-timeout (the replayer itself waits longer, so a slow answer is still checked
-for its status and counted here rather than lost).
+tweet/follow/unfollow median at most 1.5x the floor's on the same database
+and p99 under 10 ms, a registration under 60 ms, and no answer slower than
+the simulator's 0.3 s timeout (the replayer itself waits longer, so a slow
+answer is still checked for its status and counted here rather than lost).
 """
 from __future__ import annotations
 
@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--actions", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--baseline", type=Path, metavar="TREE",
+                        help="also replay against the app in this source tree (e.g. `git archive REV` "
+                             "unpacked), on both databases, to compare two versions in one run")
     parser.add_argument("--serve-null", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", nargs=2, metavar=("PORT", "DATABASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -275,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(2)
         )
         bench_server = [sys.executable, "-m", "bench.replay"]
-        ports = [free_port() for _ in range(5)]
+        ports = [free_port() for _ in range(7)]
         targets = [
             Target("null app", [*bench_server, "--serve-null", str(ports[0])], {}, ports[0], False),
             Target("floor sqlite", [*bench_server, "--serve-floor", str(ports[1]), str(workdir / "floor.sqlite")],
@@ -290,6 +293,20 @@ def main(argv: list[str] | None = None) -> int:
                 "DATABASE_URL": app_database, "TWOOTER_INSTANCE_PATH": str(workdir / "postgresql"),
             }, ports[4], True),
         ]
+        if args.baseline:
+            baseline_database = databases.enter_context(
+                throwaway_postgres_database(args.postgres, prefix="twooter_bench"))
+            tree = {"PYTHONPATH": str(args.baseline.resolve())}
+            targets += [
+                Target("baseline sqlite", app_command(ports[5]), {
+                    **tree, "DATABASE_URL": f"sqlite:///{workdir / 'baseline-sqlite' / 'twooter.sqlite'}",
+                    "TWOOTER_INSTANCE_PATH": str(workdir / "baseline-sqlite"),
+                }, ports[5], True),
+                Target("baseline postgresql", app_command(ports[6]), {
+                    **tree, "DATABASE_URL": baseline_database,
+                    "TWOOTER_INSTANCE_PATH": str(workdir / "baseline-postgresql"),
+                }, ports[6], True),
+            ]
         results = replay_in_turns(targets, actions, workdir)
 
     print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
@@ -314,9 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         checks = [(f"{label}: simulator errors = {errors}", errors == 0),
                   (f"{label}: answers slower than the simulator's {SIMULATOR_BUDGET} s = {slow} "
                    f"of {len(results[label])}", slow == 0)]
+        floor_table = tables[label.replace("app", "floor")]
         for kind in ("tweet", "follow", "unfollow"):
-            ratio = table[kind][1] / null_table[kind][1]
-            checks.append((f"{label} {kind}: median {ratio:.2f} x null app (<= 3)", ratio <= 3))
+            ratio = table[kind][1] / floor_table[kind][1]
+            checks.append((f"{label} {kind}: median {ratio:.2f} x its floor (<= 1.5); "
+                           f"{table[kind][1] / null_table[kind][1]:.2f} x null app", ratio <= 1.5))
             checks.append((f"{label} {kind}: p99 {table[kind][2]:.2f} ms (< 10)", table[kind][2] < 10))
         checks.append((f"{label} register: median {table['register'][1]:.1f} ms, p99 "
                        f"{table['register'][2]:.1f} ms (< 60)", table["register"][2] < 60))
@@ -327,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         floor = ", ".join(f"{kind} {tables[label][kind][1] / null_table[kind][1]:.2f} x"
                           for kind in ("tweet", "follow", "unfollow"))
         print(f"  (reference, no target) {label} median: {floor} null app")
+    for database in ("sqlite", "postgresql") if args.baseline else ():
+        app, baseline, floor = (tables[f"{who} {database}"] for who in ("app", "baseline", "floor"))
+        compared = ", ".join(
+            f"{kind} {app[kind][1] / baseline[kind][1]:.2f} x baseline "
+            f"(baseline {baseline[kind][1] / floor[kind][1]:.2f} x floor)"
+            for kind in ("tweet", "follow", "unfollow"))
+        print(f"  (comparison) app {database} median: {compared}")
     command = " ".join(shlex.quote(part) for part in [".venv/bin/python", "-m", "bench.replay", *(argv or sys.argv[1:])])
     print()
     print(f"command: {command}")

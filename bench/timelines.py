@@ -47,7 +47,8 @@ import requests
 import sqlalchemy as sa
 
 from bench import serving
-from twooter import create_app, database
+from twooter import create_app
+from twooter.data import engine as database
 from twooter.extensions import db
 from twooter.names import name_key
 from twooter.passwords import hash_password

@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from flask import Flask
 from waitress import wasyncore
 
-from twooter import create_app, database
+from twooter import create_app
+from twooter.data import engine as database
 from twooter.serving import make_server
 from twooter.extensions import db
 

@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 
 from tests.servers import build_app
 from tests.twooter_client import TwooterClient
-from twooter import models
+from tests import seed
+from twooter.data import accounts
 
 pytestmark = pytest.mark.browser
 
@@ -81,12 +82,12 @@ def dozen_twoots(app, server):
     start = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
     texts = []
     with app.app_context():
-        alice, bob = models.user_by_name("alice"), models.user_by_name("bob")
+        alice, bob = accounts.user_by_name("alice"), accounts.user_by_name("bob")
         for n in range(12):
             text = f"twoot {n:02d} by {'alice' if n % 2 == 0 else 'bob'}"
-            models.add_message(alice if n % 2 == 0 else bob, text, start + timedelta(seconds=n // 2))
+            seed.twoot(alice if n % 2 == 0 else bob, text, start + timedelta(seconds=n // 2))
             texts.append(text)
-        models.follow(alice, bob)
+        seed.follow(alice, bob)
     return texts[::-1]
 
 

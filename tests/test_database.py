@@ -9,7 +9,8 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 
 from tests.servers import build_app
-from twooter import models
+from tests import seed
+from twooter.data import tables as models
 from twooter.extensions import db
 
 
@@ -41,8 +42,8 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path):
 def test_times_are_stored_and_read_as_utc(app):
     local = datetime(2026, 3, 1, 11, 30, 15, 123456, tzinfo=timezone(timedelta(hours=1)))
     with app.app_context():
-        author = models.create_user("clock", "c@example.com", "x")
-        message_id = models.add_message(author, "tick", local).id
+        author = seed.user("clock", "c@example.com", "x")
+        message_id = seed.twoot(author, "tick", local)
         db.session.expire_all()
         stored = db.session.get(models.Message, message_id).pub_date
     assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
@@ -85,9 +86,9 @@ def test_public_and_user_timelines_read_an_index_in_order_without_sorting(app):
 
 def test_each_follow_pair_is_stored_once(app):
     with app.app_context():
-        reader = models.create_user("reader", "r@example.com", "x")
-        writer = models.create_user("writer", "w@example.com", "x")
-        models.follow(reader, writer)
-        models.follow(reader, writer)
+        reader = seed.user("reader", "r@example.com", "x")
+        writer = seed.user("writer", "w@example.com", "x")
+        seed.follow(reader, writer)
+        seed.follow(reader, writer)
         count = db.session.execute(text("SELECT count(*) FROM follows")).scalar()
     assert count == 1

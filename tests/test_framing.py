@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from twooter import models
+from twooter.data import accounts
 from twooter.framing import framing_problem
 
 FOLLOWER = b"GET /latest HTTP/1.1\r\nHost: twooter\r\n\r\n"
@@ -75,7 +75,7 @@ def post(path: str, headers: bytes, body: bytes, version: bytes = b"HTTP/1.1",
 
 def registered(app, name: str) -> bool:
     with app.app_context():
-        return models.user_by_name(name) is not None
+        return accounts.user_by_name(name) is not None
 
 
 REFUSED = {

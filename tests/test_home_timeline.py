@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from twooter import models
+from tests import seed as seeding
+from twooter.data import tables, timelines
 from twooter.extensions import db
 
 PAGE = 5
@@ -19,26 +20,25 @@ def test_home_pages_are_own_and_followed_twoots_newest_first(app, seed):
     rng = random.Random(seed)
     start = datetime(2026, 3, 1, tzinfo=timezone.utc)
     with app.app_context():
-        users = [models.create_user(f"author{n}", f"author{n}@example.com", "x") for n in range(14)]
+        users = [seeding.user(f"author{n}", f"author{n}@example.com", "x") for n in range(14)]
         reader = users[0]
         followed = users[1:11]
         for user in followed + [reader]:
-            models.follow(reader, user)
+            seeding.follow(reader, user)
         for n in range(120):
             # Few distinct times, so that many twoots tie on pub_date.
             when = start + timedelta(minutes=rng.randrange(25))
             # The last followed authors only wrote early on: the cutoff must skip them.
             author = rng.choice(users if n >= 20 else followed[-3:])
-            twoot = models.add_message(author, f"twoot {n}", when)
+            twoot_id = seeding.twoot(author, f"twoot {n}", when)
             if rng.random() < 0.1:
-                twoot.flagged = True
-                db.session.commit()
+                seeding.flag(twoot_id)
 
         readable = {user.id for user in followed} | {reader.id}
         expected = sorted(
             (
                 (twoot.pub_date, twoot.id)
-                for twoot in db.session.execute(db.select(models.Message)).scalars()
+                for twoot in db.session.execute(db.select(tables.Message)).scalars()
                 if twoot.author_id in readable and not twoot.flagged
             ),
             reverse=True,
@@ -46,7 +46,7 @@ def test_home_pages_are_own_and_followed_twoots_newest_first(app, seed):
 
         seen, cursor = [], None
         while True:
-            page = models.home_timeline(reader, cursor, PAGE)
+            page = timelines.home_timeline(reader.id, cursor, PAGE)
             assert len(page.twoots) <= PAGE
             seen += [(twoot.pub_date, twoot.id) for twoot in page.twoots]
             if page.next_cursor is None:

@@ -23,7 +23,7 @@ from tests.twooter_client import TwooterClient
 from twooter import accounts, throttle
 from twooter.extensions import db
 from twooter.logs import settings
-from twooter.models import LoginThrottle
+from twooter.data.tables import LoginThrottle
 
 START = datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc)
 HERE, THERE = "192.0.2.1", "192.0.2.2"

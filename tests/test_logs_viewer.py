@@ -11,7 +11,7 @@ import pytest
 
 from tests.logfiles import in_the_current_hour
 from tests.twooter_client import TwooterClient
-from twooter import models
+from tests import seed
 from twooter.logs import browse, records, settings
 from twooter.logs.files import file_name, tidy
 from twooter.logs.query import Query
@@ -48,7 +48,7 @@ def messages_in(html: str) -> list[str]:
 def make_admin(app, client: TwooterClient, name: str = "operator") -> TwooterClient:
     client.register_and_login(name, "operator-pass")
     with app.app_context():
-        models.grant_admin(name)
+        seed.admin(name)
     return client
 
 
@@ -78,7 +78,7 @@ def test_anonymous_visitors_log_in_first_and_non_admins_get_403(app, server, mak
     admin = make_client()
     admin.register("chief", "pw")
     with app.app_context():
-        models.grant_admin("chief")
+        seed.admin("chief")
     landed = admin.post("/login?next=/logs/14@15-06-2030", {"username": "chief", "password": "pw"})
     assert landed.url == server.url + HOUR_URL and landed.status_code == 200
 

@@ -200,15 +200,16 @@ def test_twooter_export_round_trips_through_a_snapshot(tmp_path, target):
     sqlite_uri = f"sqlite:///{tmp_path / 'twooter.sqlite'}"
     environment = {**os.environ, "DATABASE_URL": sqlite_uri, "TWOOTER_INSTANCE_PATH": str(tmp_path)}
     app = create_app({"INSTANCE_PATH": tmp_path, "SQLALCHEMY_DATABASE_URI": sqlite_uri})
-    from twooter import database, models
+    from tests import seed
+    from twooter.data import engine as database
 
     database.upgrade_to_latest(app)
     with app.app_context():
-        ann = models.create_user("ann", "ann@x", "pbkdf2:sha256:1$s$h")
-        ben = models.create_user("ben 🐝", "ben@x", "12345")
-        models.follow(ann, ben)
-        models.add_message(ann, "tab\there \\ and \"quotes\"", datetime(2020, 1, 2, 3, 4, 5, 678901, timezone.utc))
-        models.add_message(ben, "ünïcødé\nline", datetime(2020, 1, 3, tzinfo=timezone.utc))
+        ann = seed.user("ann", "ann@x", "pbkdf2:sha256:1$s$h")
+        ben = seed.user("ben 🐝", "ben@x", "12345")
+        seed.follow(ann, ben)
+        seed.twoot(ann, "tab\there \\ and \"quotes\"", datetime(2020, 1, 2, 3, 4, 5, 678901, timezone.utc))
+        seed.twoot(ben, "ünïcødé\nline", datetime(2020, 1, 3, tzinfo=timezone.utc))
         db.engine.dispose()
     snapshot = tmp_path / "snapshot.json"
     _export(environment, snapshot)

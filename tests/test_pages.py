@@ -144,7 +144,7 @@ def test_twoot_rows_show_gravatar_author_and_utc_time(client):
 
 def test_flagged_messages_never_appear(client, app):
     from twooter.extensions import db
-    from twooter.models import Message
+    from twooter.data.tables import Message
 
     client.register_and_login("foo")
     client.add_message("visible twoot")

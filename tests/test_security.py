@@ -7,7 +7,9 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from tests.servers import build_app
-from twooter import models, passwords
+from tests import seed
+from twooter import passwords
+from twooter.data import accounts
 from twooter.extensions import db
 
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
@@ -100,7 +102,7 @@ def test_session_cookie_flags(client):
 def test_new_passwords_are_argon2id_with_owasp_minimum(client, app):
     client.register("fresh", "s3cret!")
     with app.app_context():
-        stored = models.user_by_name("fresh").pw_hash
+        stored = accounts.user_by_name("fresh").pw_hash
     assert stored.startswith("$argon2id$")
     parameters = dict(part.split("=") for part in stored.split("$")[3].split(","))
     assert int(parameters["m"]) >= 19 * 1024 and int(parameters["t"]) >= 2 and int(parameters["p"]) >= 1
@@ -127,13 +129,13 @@ def test_csharp_era_format_is_decimal_bytes_concatenated():
 )
 def test_legacy_hashes_log_in_and_are_upgraded(client, app, legacy_hash):
     with app.app_context():
-        models.create_user("old timer", "old@example.com", legacy_hash("hunter2 ü"))
+        seed.user("old timer", "old@example.com", legacy_hash("hunter2 ü"))
     assert "Invalid password" in client.login("old timer", "wrong").text
     with app.app_context():
-        assert not models.user_by_name("old timer").pw_hash.startswith("$argon2")
+        assert not accounts.user_by_name("old timer").pw_hash.startswith("$argon2")
     assert "You were logged in" in client.login("old timer", "hunter2 ü").text
     with app.app_context():
-        upgraded = models.user_by_name("old timer").pw_hash
+        upgraded = accounts.user_by_name("old timer").pw_hash
     assert upgraded.startswith("$argon2id$")
     client.logout()
     assert "You were logged in" in client.login("old timer", "hunter2 ü").text

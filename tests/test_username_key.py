@@ -9,7 +9,8 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy.exc import IntegrityError
 
 from tests.servers import run_twooter
-from twooter import models
+from tests import seed
+from twooter.data import accounts, simulator, timelines
 from twooter.extensions import db
 from twooter.schema import UpgradeRefused
 
@@ -107,35 +108,35 @@ def test_twooter_db_upgrade_reports_the_clash_and_exits_non_zero(app, backend, r
 def test_downgrade_removes_the_key_and_upgrade_restores_it(app):
     try:
         with app.app_context():
-            models.create_user("Erin", "e@example.com", "h")
+            seed.user("Erin", "e@example.com", "h")
             db.session.remove()
             downgrade(revision="0001")
         assert "username_key" not in _user_columns(app)
         with app.app_context():
             upgrade()
-            assert models.user_by_name("ERIN").username == "Erin"
+            assert accounts.user_by_name("ERIN").username == "Erin"
     finally:
         _empty_and_upgraded(app)
 
 
 def test_two_users_cannot_share_a_key(app):
     with app.app_context():
-        models.create_user("Frank", "f@example.com", "h")
+        seed.user("Frank", "f@example.com", "h")
         with pytest.raises(IntegrityError):
-            models.create_user("frank", "f2@example.com", "h")
+            seed.user("frank", "f2@example.com", "h")
 
 
 def test_lookups_by_name_compare_by_key(app):
     with app.app_context():
-        models.create_user("Grace", "g@example.com", "h")
-        models.create_user("Jos\u00e9", "j@example.com", "h")
-        assert models.user_by_name("grace").username == "Grace"
-        assert models.user_by_name("JOSE\u0301").username == "Jos\u00e9"
-        assert models.user_by_name("grace\u200b") is None
-        assert models.post_message_by_name("GRACE", "hi")
-        ids = models.user_ids_by_name("gRACE", "jose\u0301")
+        seed.user("Grace", "g@example.com", "h")
+        seed.user("Jos\u00e9", "j@example.com", "h")
+        assert accounts.user_by_name("grace").username == "Grace"
+        assert accounts.user_by_name("JOSE\u0301").username == "Jos\u00e9"
+        assert accounts.user_by_name("grace\u200b") is None
+        assert simulator.post_message_by_name("GRACE", "hi")
+        ids = simulator.user_ids_by_name("gRACE", "jose\u0301")
         assert set(ids) == {"gRACE", "jose\u0301"}
-        assert ids["gRACE"] == models.user_by_name("Grace").id
-        assert models.user_ids_by_name("grace", "nobody") == {"grace": ids["gRACE"]}
+        assert ids["gRACE"] == accounts.user_by_name("Grace").id
+        assert simulator.user_ids_by_name("grace", "nobody") == {"grace": ids["gRACE"]}
         db.session.commit()
-        assert [m["user"] for m in models.latest_messages(10)] == ["Grace"]
+        assert [user for _text, _when, user in timelines.latest_messages(10)] == ["Grace"]

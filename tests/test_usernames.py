@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from tests.logfiles import read_records
 from tests.servers import LiveServer, apps_sharing_one_database
 from tests.test_simapi import Simulator
-from twooter import models
+from twooter.data import tables as models
 from twooter.extensions import db
 from twooter.logs import settings
 

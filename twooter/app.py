@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, crossorigin, database, errors, favicon, framing, headers, logs, simapi, timelines
+from . import auth, crossorigin, errors, favicon, framing, headers, logs, simapi, timelines
+from .data import engine as database
 from .logs import viewer as log_viewer
 from .config import (
     PROJECT_ROOT,

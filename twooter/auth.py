@@ -8,10 +8,9 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
 from . import accounts, simapi, throttle
-from .extensions import db
+from .crossorigin import changes_state
 from .logs.requests import note_failure
-from .models import User
-from .routing import changes_state, local_path_or_none, wants_partial
+from .routing import local_path_or_none, wants_partial
 
 bp = Blueprint("auth", __name__)
 
@@ -19,7 +18,7 @@ bp = Blueprint("auth", __name__)
 @bp.before_app_request
 def load_logged_in_user() -> None:
     user_id = session.get("user_id")
-    g.user = db.session.get(User, user_id) if user_id is not None else None
+    g.user = accounts.signed_in_user(user_id) if user_id is not None else None
     if user_id is not None and g.user is None:
         # The account is gone (or the database was replaced): forget the stale id.
         session.pop("user_id", None)

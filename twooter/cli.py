@@ -5,7 +5,8 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import create_app, database, logs, models
+from . import accounts, create_app, logs
+from .data import engine as database
 
 
 @click.group(cls=FlaskGroup, create_app=create_app)
@@ -45,7 +46,7 @@ def serve(host: str, port: int, threads: int) -> None:
 @with_appcontext
 def make_admin(username: str) -> None:
     """Grant USERNAME the admin flag (needed for the log viewer)."""
-    if not models.grant_admin(username):
+    if not accounts.grant_admin(username):
         raise click.ClickException(f"there is no user called {username!r}")
     click.echo(f"{username} is now an admin")
 

@@ -12,6 +12,7 @@
 | TWOOTER_LOG_CONFIG       | <instance>/logging.json, else the default  |
 | TWOOTER_LOG_COMPRESS_DAYS| 7 (gzip day files this old; 0: never)      |
 | TWOOTER_LOG_RETENTION_DAYS| 30 (delete day files this old; 0: never)  |
+| TWOOTER_DB_RETRY_SECONDS | 10 (time a request may spend retrying)     |
 | TWOOTER_LOGIN_FAILURES_PER_ACCOUNT | 5 (failed logins of one name that lock it) |
 | TWOOTER_LOGIN_FAILURES_PER_ADDRESS | 50 (failed logins from one address that lock it) |
 | TWOOTER_LOGIN_FIRST_LOCK_SECONDS   | 15 (the first lock; each further failure doubles it) |
@@ -89,6 +90,9 @@ def settings_from_environment(folder: Path) -> dict:
         "LOG_CONFIG": os.environ.get("TWOOTER_LOG_CONFIG") or None,
         "LOG_COMPRESS_AFTER_DAYS": int(os.environ.get("TWOOTER_LOG_COMPRESS_DAYS", "7")),
         "LOG_DELETE_AFTER_DAYS": int(os.environ.get("TWOOTER_LOG_RETENTION_DAYS", "30")),
+        # How long a unit of work may retry a database that is away before the
+        # request answers 503 with Retry-After (a failover takes seconds).
+        "DATABASE_RETRY_SECONDS": float(os.environ.get("TWOOTER_DB_RETRY_SECONDS", "10")),
         "LOGIN_FAILURES_PER_ACCOUNT": int(os.environ.get("TWOOTER_LOGIN_FAILURES_PER_ACCOUNT", "5")),
         "LOGIN_FAILURES_PER_ADDRESS": int(os.environ.get("TWOOTER_LOGIN_FAILURES_PER_ADDRESS", "50")),
         "LOGIN_FIRST_LOCK_SECONDS": float(os.environ.get("TWOOTER_LOGIN_FIRST_LOCK_SECONDS", "15")),

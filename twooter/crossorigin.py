@@ -12,10 +12,30 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, has_request_context, request
 
-from .routing import request_changes_state
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CROSS_ORIGIN_REASON = "Cross-origin request refused: this action must come from Twooter's own pages."
+
+
+def changes_state(view):
+    """Mark a view that changes state even when reached with GET (legacy routes).
+
+    Only this check reads the mark; whether a transaction writes is said by
+    the code that writes (data.unit.writing).
+    """
+    view.changes_state = True
+    return view
+
+
+def request_changes_state() -> bool:
+    """True for any request this check guards: unsafe methods, and views marked changes_state."""
+    if not has_request_context():
+        return True
+    if request.method not in SAFE_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "changes_state", False)
 
 
 def is_cross_origin() -> bool:

@@ -1,13 +1,18 @@
 """Error responses: a page for people, a fragment for htmx, JSON for API clients.
 
-No response ever carries a traceback; unexpected exceptions become a plain 500.
+No response ever carries a traceback; unexpected exceptions become a plain
+500. A database that stays away longer than the retry budget is a 503 with
+Retry-After. Every handler rolls the session back first, so that the error
+page works whatever state the failure left the transaction in.
 """
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 from werkzeug.wrappers import Response
 
+from .data.unit import DatabaseUnavailable
+from .extensions import db
 from .logs.requests import note_failure
 from .routing import wants_partial
 from .simapi import is_api_path
@@ -49,13 +54,34 @@ def error_response(error: HTTPException) -> Response | tuple:
     return response
 
 
+def _clean_session() -> None:
+    # A failed statement leaves PostgreSQL's transaction unusable until rolled back.
+    try:
+        db.session.rollback()
+    except Exception:  # the connection itself is gone: the pool replaces it
+        db.session.close()
+
+
 @bp.app_errorhandler(HTTPException)
 def handle_http_error(error: HTTPException):
+    _clean_session()
     return error_response(error)
+
+
+@bp.app_errorhandler(DatabaseUnavailable)
+def handle_database_unavailable(error: DatabaseUnavailable):
+    _clean_session()
+    note_failure(f"database unavailable: {error}")
+    wait = error.retry_after
+    return error_response(ServiceUnavailable(
+        description=f"The database is briefly unavailable. Please try again in {wait} seconds.",
+        retry_after=wait,
+    ))
 
 
 @bp.app_errorhandler(Exception)
 def handle_unexpected_error(error: Exception):
+    _clean_session()
     # The request's own ERROR record carries the traceback: one record for one failure.
     note_failure(f"unhandled {type(error).__name__}: {error}", error)
     return error_response(InternalServerError(description="Something went wrong on our side."))

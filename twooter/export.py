@@ -11,7 +11,7 @@ from typing import IO
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Follow, Message, User
+from .data.tables import Follow, Message, User
 from .snapshot import iso_utc, write_document
 
 FETCH_BATCH = 2_000

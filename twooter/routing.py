@@ -1,31 +1,14 @@
-"""What a request asks for: a partial or a page, a change or a read, where to go next, whom it names."""
+"""What a request asks for: a partial or a page, where to go next, whom its path names."""
 from __future__ import annotations
 
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, has_request_context, request
+from flask import abort, request
 
-from . import accounts, models
+from . import accounts
+from .data.tables import User
 from .logs.requests import note_routine_failure
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def changes_state(view):
-    """Mark a view that changes state even when reached with GET (legacy routes)."""
-    view.changes_state = True
-    return view
-
-
-def request_changes_state() -> bool:
-    """True outside requests (CLI work) and for any request that may write."""
-    if not has_request_context():
-        return True
-    if request.method not in SAFE_METHODS:
-        return True
-    view = current_app.view_functions.get(request.endpoint or "")
-    return getattr(view, "changes_state", False)
 
 
 def wants_partial() -> bool:
@@ -58,11 +41,11 @@ def no_such_user(username: str) -> NoReturn:
     abort(404, description=f"There is no user called {username!r}.")
 
 
-def user_or_404(username: str) -> models.User:
+def user_or_404(username: str) -> User:
     """The user named in the URL; a 404 that names them when there is none."""
     if accounts.is_reserved(username):
         no_such_user(username)  # before any lookup: such names are asked for often
-    user = models.user_by_name(username)
+    user = accounts.user_named(username)
     if user is None:
         no_such_user(username)
     return user

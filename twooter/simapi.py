@@ -1,8 +1,9 @@
 """The traffic simulator's JSON API, served beside the pages on the same host and port.
 
 Every endpoint but ``GET /latest`` records the ``latest`` query parameter as
-the latest processed action id before anything else, and commits it with the
-request's own work, or on its own when the request fails: one commit either way.
+the latest processed action id, in the unit of work of the request's own
+work, or in one of its own when the request is refused first: one commit
+either way.
 
 The expected ``Authorization`` header comes from ``TWOOTER_SIMULATOR_AUTH``
 (default: Basic for ``simulator:super_safe!``), or from the app setting
@@ -18,13 +19,13 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from flask import Blueprint, abort, current_app, jsonify, request, send_file
+from flask import Blueprint, abort, current_app, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from . import accounts, models
-from .extensions import db
-from .routing import changes_state, no_such_user, user_or_404
+from . import accounts, inputs, simulator
+from .crossorigin import changes_state
+from .routing import no_such_user
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,9 @@ def _text_field(body: dict[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         abort(400, description=f"'{name}' must be a string.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        abort(400, description=f"'{name}' is not valid Unicode text.")
-    if "\x00" in value:
-        abort(400, description=f"'{name}' cannot contain NUL characters.")
+    problem = inputs.unstorable_text(value, f"'{name}'")
+    if problem:
+        abort(400, description=problem)
     return value
 
 
@@ -116,28 +114,27 @@ def _require_simulator() -> None:
 def simulator_endpoint(needs_credentials: bool) -> Callable:
     """Record `latest` whatever the view then answers, and check the credentials.
 
-    Any endpoint may record `latest`, so each one is marked as changing state
-    (on SQLite it then takes the write lock up front).
+    The view passes `latest` to its action in twooter.simulator, which
+    stores it in the action's own unit of work; a request refused before
+    that stores it on its own. Every endpoint is marked as changing state for
+    the cross-site check, since any may record `latest`.
     """
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def run(*args, **kwargs):
             request.max_content_length = MAX_BODY_BYTES
+            latest = _integer_arg("latest", *LATEST_RANGE)
+            g.simulator_latest_stored = False
             try:
-                latest = _integer_arg("latest", *LATEST_RANGE)
-                if latest is not None:
-                    models.record_latest_action(latest)
                 if needs_credentials:
                     _require_simulator()
-                response = view(*args, **kwargs)
+                return view(latest, *args, **kwargs)
             except HTTPException:
-                # A refusal still keeps the recorded id.
-                db.session.commit()
+                if not g.simulator_latest_stored:
+                    # A refusal still keeps the recorded id.
+                    simulator.record_latest(latest)
                 raise
-            # The one commit of the request: its writes and the id together.
-            db.session.commit()
-            return response
 
         return changes_state(run)
 
@@ -146,42 +143,58 @@ def simulator_endpoint(needs_credentials: bool) -> Callable:
 
 # --- endpoints -------------------------------------------------------------------
 
+def _done(result: Any) -> Any:
+    """The action ran, so `latest` is stored whatever the view answers now."""
+    g.simulator_latest_stored = True
+    return result
+
+
 @bp.get("/latest")
 def latest() -> Response:
-    value = models.latest_action()
+    value = simulator.latest_action()
     return jsonify({"latest": -1 if value is None else value})
 
 
 @simulator_endpoint(needs_credentials=False)
-def register() -> tuple[str, int]:
+def register(latest: int | None) -> tuple[str, int]:
     """POST /register with a JSON body; auth.register hands JSON requests here."""
     body = _json_object()
     username, email, password = (_text_field(body, name) for name in ("username", "email", "pwd"))
     try:
-        accounts.register(username or "", email or "", password or "")
+        _done(simulator.register(latest, username or "", email or "", password or ""))
     except accounts.RegistrationError as problem:
         abort(400, description=str(problem))
     return "", 204
 
 
+def _message_records(rows) -> list[dict]:
+    """The simulator's shape of a twoot: content, pub_date in Unix seconds, user."""
+    return [{"content": text, "pub_date": int(pub_date.timestamp()), "user": username}
+            for text, pub_date, username in rows]
+
+
 @bp.get("/msgs")
 @simulator_endpoint(needs_credentials=True)
-def public_messages() -> Response:
-    return jsonify(models.latest_messages(_list_length()))
+def public_messages(latest: int | None) -> Response:
+    limit = _list_length()
+    return jsonify(_message_records(_done(simulator.messages(latest, limit))))
 
 
 @bp.route("/msgs/<username>", methods=["GET", "POST"])
 @simulator_endpoint(needs_credentials=True)
-def user_messages(username: str) -> Response | tuple[str, int]:
+def user_messages(latest: int | None, username: str) -> Response | tuple[str, int]:
     if request.method == "GET":
-        limit = _list_length()
-        return jsonify(models.latest_messages(limit, user_or_404(username)))
+        rows = _done(simulator.messages(latest, _list_length(), username))
+        if rows is None:
+            no_such_user(username)
+        return jsonify(_message_records(rows))
     content = _text_field(_json_object(), "content")
     if content is None or not content.strip():
         abort(400, description="'content' must be a non-empty string.")
-    if len(content) > models.MAX_TWOOT_LENGTH:
-        abort(400, description=f"A message has at most {models.MAX_TWOOT_LENGTH} characters.")
-    if not models.post_message_by_name(username, content):
+    problem = inputs.twoot_problem(content, "A message")
+    if problem:
+        abort(400, description=problem)
+    if not _done(simulator.post(latest, username, content)):
         no_such_user(username)
     log.info("message posted by %s (%d characters)", username, len(content))
     return "", 204
@@ -189,20 +202,20 @@ def user_messages(username: str) -> Response | tuple[str, int]:
 
 @bp.route("/fllws/<username>", methods=["GET", "POST"])
 @simulator_endpoint(needs_credentials=True)
-def follows(username: str) -> Response | tuple[str, int]:
+def follows(latest: int | None, username: str) -> Response | tuple[str, int]:
     if request.method == "GET":
-        limit = _list_length()
-        return jsonify({"follows": models.followed_names(user_or_404(username), limit)})
+        names = _done(simulator.followed(latest, username, _list_length()))
+        if names is None:
+            no_such_user(username)
+        return jsonify({"follows": names})
     body = _json_object()
     to_follow, to_unfollow = _text_field(body, "follow"), _text_field(body, "unfollow")
     if (to_follow is None) == (to_unfollow is None):
         abort(400, description="Give exactly one of 'follow' or 'unfollow', with a username.")
     other = to_follow if to_follow is not None else to_unfollow
-    ids = models.user_ids_by_name(username, other)
-    for name in (username, other):
-        if name not in ids:
-            no_such_user(name)
-    models.set_following(ids[username], ids[other], following=to_follow is not None)
+    unknown = _done(simulator.change_following(latest, username, other, following=to_follow is not None))
+    if unknown is not None:
+        no_such_user(unknown)
     return "", 204
 
 

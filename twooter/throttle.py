@@ -32,17 +32,17 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from flask import current_app
 from sqlalchemy import Text, bindparam, case, delete, null, or_, select, tuple_, update
 
 from . import accounts
+from .data.tables import LoginThrottle, User, UTCDateTime, insert_for, utcnow
+from .data.unit import writing
 from .extensions import db
-from .models import LoginThrottle, User, UTCDateTime, _insert_into, utcnow
 from .names import name_key
 
 log = logging.getLogger("twooter.security")
@@ -50,7 +50,6 @@ log = logging.getLogger("twooter.security")
 ACCOUNT, ADDRESS = "account", "address"
 # Quiet time after which failures are forgotten (at least twice the longest lock).
 FORGET_AFTER = timedelta(hours=1)
-T = TypeVar("T")
 # Stale rows one login attempt sweeps at most.
 SWEEP = 100
 
@@ -146,7 +145,7 @@ def _claim_statement(dialect: str, first_rung: int, rungs: int):
         *[(counted == first_rung + i, until[i]) for i in range(rungs - 1)],
         else_=until[-1],
     )
-    upsert = _insert_into(table, dialect).values(
+    upsert = insert_for(table, dialect).values(
         scope=bindparam("scope", type_=Text), subject=bindparam("subject", type_=Text), failures=1,
         last_failure=now, locked_until=bindparam("first_lock", type_=UTCDateTime()),
     )
@@ -202,18 +201,6 @@ def _forget(scope: str, subject: str) -> None:
     )
 
 
-def _committed(work: Callable[[], T]) -> T:
-    """Run `work` in a transaction of its own and commit it: a count must stand
-    (and be seen by every instance) whatever the rest of the login does."""
-    try:
-        result = work()
-        db.session.commit()
-        return result
-    except BaseException:
-        db.session.rollback()
-        raise
-
-
 @functools.cache
 def _sweep_statement():
     stale = (
@@ -266,7 +253,9 @@ def login(username: str, password: str, address: str, now: datetime | None = Non
         _forget_stale(policy, now)
         return claims
 
-    claims = _committed(claim_both)
+    # A count must stand (and be seen by every instance) whatever the rest of
+    # the login does: each step is a unit of work of its own.
+    claims = writing(claim_both)
     if isinstance(claims, LoginRefused):
         raise claims
     address_claim, account_claim = claims
@@ -281,7 +270,7 @@ def login(username: str, password: str, address: str, now: datetime | None = Non
         _give_back(address_claim, policy.address)
         _forget(ACCOUNT, account_claim.subject)
 
-    _committed(succeeded)
+    writing(succeeded)
     return user
 
 

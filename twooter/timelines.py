@@ -14,23 +14,25 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from . import models
-from .routing import changes_state, user_or_404, wants_partial
+from . import follows, inputs, twoots
+from .crossorigin import changes_state
+from .data.tables import User
+from .routing import user_or_404, wants_partial
 
 bp = Blueprint("timelines", __name__)
 
 
-def _cursor_from_request() -> models.Cursor | None:
+def _cursor_from_request() -> twoots.Cursor | None:
     raw = request.args.get("before")
     if not raw:
         return None
     try:
-        return models.Cursor.decode(raw)
+        return twoots.Cursor.decode(raw)
     except ValueError:
         abort(400, description="The 'before' parameter is not a page cursor from this site.")
 
 
-def _render_timeline(page: models.TimelinePage, kind: str, profile_user: models.User | None = None,
+def _render_timeline(page: twoots.TimelinePage, kind: str, profile_user: User | None = None,
                      followed: bool = False) -> str:
     context = {
         "page": page,
@@ -47,7 +49,7 @@ def _page_size() -> int:
     return current_app.config["TIMELINE_PAGE_SIZE"]
 
 
-def _require_login() -> models.User:
+def _require_login() -> User:
     if g.user is None:
         abort(401, description="You have to be logged in to do that.")
     return g.user
@@ -57,21 +59,21 @@ def _require_login() -> models.User:
 def my_timeline() -> Response | str:
     if g.user is None:
         return redirect(url_for("timelines.public_timeline"))
-    page = models.home_timeline(g.user, _cursor_from_request(), _page_size())
+    page = twoots.home_page(g.user, _cursor_from_request(), _page_size())
     return _render_timeline(page, "mine")
 
 
 @bp.route("/public")
 def public_timeline() -> str:
-    page = models.public_timeline(_cursor_from_request(), _page_size())
+    page = twoots.public_page(_cursor_from_request(), _page_size())
     return _render_timeline(page, "public")
 
 
 @bp.route("/<username>")
 def user_timeline(username: str) -> str:
     profile_user = user_or_404(username)
-    followed = g.user is not None and models.is_following(g.user, profile_user)
-    page = models.user_timeline(profile_user, _cursor_from_request(), _page_size())
+    followed = g.user is not None and follows.is_following(g.user, profile_user)
+    page = twoots.user_page(profile_user, _cursor_from_request(), _page_size())
     return _render_timeline(page, "user", profile_user, followed)
 
 
@@ -79,13 +81,14 @@ def user_timeline(username: str) -> str:
 def add_message() -> Response | str:
     author = _require_login()
     text = request.form.get("text", "")
-    if len(text) > models.MAX_TWOOT_LENGTH:
-        abort(400, description=f"A twoot has at most {models.MAX_TWOOT_LENGTH} characters.")
+    problem = inputs.twoot_problem(text, "A twoot")
+    if problem:
+        abort(400, description=problem)
     if not text.strip():
         # MiniTwit records nothing for an empty box and says nothing about it.
         return Response(status=204) if wants_partial() else redirect(url_for("timelines.my_timeline"))
+    twoot = twoots.post(author, text)
     current_app.logger.info("twoot posted by %s (%d characters)", author.username, len(text))
-    twoot = models.add_message(author, text)
     flash("Your message was recorded")
     if wants_partial():
         return render_template("_posted.html", twoot=twoot)
@@ -96,10 +99,13 @@ def _change_follow(username: str, following: bool) -> Response | str:
     follower = _require_login()
     followed = user_or_404(username)
     if following:
-        models.follow(follower, followed)
+        try:
+            follows.follow(follower, followed)
+        except follows.FollowError as refusal:
+            abort(400, description=str(refusal))
         flash(f'You are now following "{followed.username}"')
     else:
-        models.unfollow(follower, followed)
+        follows.unfollow(follower, followed)
         flash(f'You are no longer following "{followed.username}"')
     if wants_partial():
         return render_template("_follow_changed.html", profile_user=followed, followed=following)

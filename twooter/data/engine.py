@@ -1,4 +1,11 @@
-"""Engine settings per database: SQLite tuned for a threaded server, PostgreSQL pooled."""
+"""The database engine: settings per database, SQLite tuned for a threaded server, migrations on start.
+
+One engine today (Flask-SQLAlchemy's, from SQLALCHEMY_DATABASE_URI). A second
+one for replica reads would be made here too, with the same options.
+
+PostgreSQL connections are not pinged on checkout: a stale one fails its
+first statement, and the unit of work (`data.unit`) retries on a new one.
+"""
 from __future__ import annotations
 
 import threading
@@ -7,18 +14,24 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from .extensions import db
-from .routing import request_changes_state
-from .schema import MIGRATION_LOCK_ID
+from ..extensions import db
+from ..schema import MIGRATION_LOCK_ID
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _HOLDS_WRITER_TURN = "twooter.holds_writer_turn"
+# The execution option a unit of work that writes sets on its connection.
+WRITES = "twooter_writes"
+
+
+class WriteLockTimeout(TimeoutError):
+    """This process's writers queued longer than SQLite's busy timeout for the write lock."""
 
 
 def engine_options(database_uri: str) -> dict:
+    """SQLAlchemy create_engine() options for this database URI."""
     if database_uri.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    return {"pool_size": 10, "max_overflow": 20}
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -45,14 +58,14 @@ def _tune_sqlite(engine: Engine) -> None:
     def on_begin(connection):
         # A deferred transaction that reads and then writes cannot wait for a
         # concurrent writer: SQLite fails it with "database is locked" at
-        # once. Requests that may write take the write lock up front instead,
-        # and wait their turn; reads stay concurrent.
-        if not request_changes_state():
+        # once. A unit of work that writes takes the write lock up front
+        # instead, and waits its turn; reads stay concurrent.
+        if not connection.get_execution_options().get(WRITES):
             connection.exec_driver_sql("BEGIN")
             return
         if not connection.info.get(_HOLDS_WRITER_TURN):
             if not writer_turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-                raise TimeoutError("waited too long for SQLite's write lock")
+                raise WriteLockTimeout("waited too long for SQLite's write lock")
             connection.info[_HOLDS_WRITER_TURN] = True
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -75,6 +88,7 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 def init_app(app: Flask) -> None:
+    """Tune the app's engine for its database; after Flask-SQLAlchemy is bound."""
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite":
