@@ -16,6 +16,8 @@ migrate_tools all apply these same rules.
 """
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from collections.abc import Iterable
 
@@ -55,16 +57,28 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFC", canonical(name).casefold())
 
 
-def _is_ignorable(code_point: int) -> bool:
-    return any(low <= code_point <= high for low, high in _DEFAULT_IGNORABLE)
+# Printable ASCII but '/': most names, judged without a look-up per character.
+_PLAIN_ASCII = re.compile(r"[ -.0-~]*")
+
+
+@functools.lru_cache(maxsize=8192)
+def _refused(ch: str) -> bool:
+    """Whether one character may not appear in a name (a pure function, so cached)."""
+    code_point = ord(ch)
+    if ch == "/" or any(low <= code_point <= high for low, high in _DEFAULT_IGNORABLE):
+        return True
+    category = unicodedata.category(ch)
+    if category in _REFUSED_CATEGORIES:
+        return True
+    return ch != " " and (ch.isspace() or category == "Zs")
 
 
 def bad_character(name: str) -> str | None:
     """The first character a name may not hold, or None."""
+    if _PLAIN_ASCII.fullmatch(name):
+        return None
     for ch in name:
-        if ch == "/" or unicodedata.category(ch) in _REFUSED_CATEGORIES or _is_ignorable(ord(ch)):
-            return ch
-        if ch != " " and (ch.isspace() or unicodedata.category(ch) == "Zs"):
+        if _refused(ch):
             return ch
     return None
 
