@@ -24,8 +24,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from twooter import create_app, database, models
-from twooter.logs.files import file_name
-from twooter.logs.records import Record
+from twooter.logwriter.files import file_name
+from twooter.logwriter.records import Record
 
 SIZES = (10_000, 100_000, 1_000_000)
 INSTANCES = ("web1", "web2", "web3")

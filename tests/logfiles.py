@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twooter.logs import records
-from twooter.logs.files import log_files
+from twooter.logwriter import records
+from twooter.logwriter.files import log_files
 
 
 def read_records(folder: Path) -> list[records.Record]:

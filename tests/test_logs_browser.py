@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 
 from tests.test_logs_viewer import HOUR_URL, make_admin, record, write_records
 from tests.twooter_client import TwooterClient
-from twooter.logs import browse, settings
+from twooter.logviewer import browse
+from twooter.logwriter import settings
 
 pytestmark = pytest.mark.browser
 LOADED = "domcontentloaded"

@@ -12,9 +12,10 @@ import pytest
 
 from tests.twooter_client import TwooterClient
 from twooter import models
-from twooter.logs import browse, records, settings
-from twooter.logs.files import file_name, tidy
-from twooter.logs.query import Query
+from twooter.logviewer import browse
+from twooter.logwriter import records, settings
+from twooter.logwriter.files import file_name, tidy
+from twooter.logviewer.query import Query
 
 HOUR = datetime(2030, 6, 15, 14, tzinfo=timezone.utc)
 HOUR_URL = "/logs/14@15-06-2030"

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, crossorigin, database, errors, logs, simapi, timelines
-from .logs import viewer as log_viewer
+from . import auth, crossorigin, database, errors, logwriter, simapi, timelines
+from .logviewer import routes as log_viewer
 from .config import (
     PROJECT_ROOT,
     instance_path,
@@ -41,7 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         "SQLALCHEMY_ENGINE_OPTIONS", database.engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )
 
-    logs.init_app(app)
+    logwriter.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_PATH))
     database.init_app(app)

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
-from .logs.requests import note_failure
+from .logwriter.requests import note_failure
 from .routing import wants_partial
 from .simapi import is_api_path
 

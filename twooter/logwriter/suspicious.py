@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 
-from . import files, reader, settings
+from ..logviewer import reader
+from . import files, settings
 from .records import format_time, parse_line
 
 log = logging.getLogger("twooter.security")

@@ -7,14 +7,13 @@ Every level can be hidden with `<level>=false`, as the C#-era viewer's
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
-from .levels import RECORD_LEVELS
-from .records import Record
+from ..logwriter.levels import RECORD_LEVELS
+from ..logwriter.records import LINE, LineLayout, Record
 
 HOUR_FORMAT = "<hh>@<dd>-<mm>-<yyyy>"
 HOUR_PATTERN = re.compile(r"^(\d{1,2})@(\d{1,2})-(\d{1,2})-(\d{4})$")
@@ -99,11 +98,11 @@ class Query:
     def shows_level(self, level: bytes) -> bool:
         return level.decode("ascii", "replace") not in self.hidden
 
-    def text_prefilter(self) -> bytes | None:
+    def text_prefilter(self, layout: LineLayout = LINE) -> bytes | None:
         """Bytes every matching raw line must contain (ASCII searches only), to skip decoding the rest."""
         if not self.text or not self.text.isascii():
             return None
-        return json.dumps(self.text)[1:-1].lower().encode()
+        return layout.text_in_line(self.text).lower()
 
     def matches(self, record: Record) -> bool:
         if record.level in self.hidden:

@@ -23,8 +23,9 @@ from flask import (
     url_for,
 )
 
-from . import browse, files, settings
-from .levels import RECORD_LEVELS
+from ..logwriter import files, settings
+from ..logwriter.levels import RECORD_LEVELS
+from . import browse
 from .query import BadHour, Query, format_hour, hour_of, parse_hour
 from ..routing import wants_partial
 
