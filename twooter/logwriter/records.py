@@ -244,31 +244,71 @@ def from_log_record(record: logging.LogRecord, instance: str, request: dict[str,
 
 
 # --- text layouts ------------------------------------------------------------
+#
+# A text line is read by people and by tools that split on newlines, so no
+# field may carry a line break or any other control character into it: a
+# path like "/%0A2026-01-01T00:00:00.000Z|ERROR|…" would otherwise print a
+# second, forged record. Every field is escaped (backslash too, so the escape
+# reads back unambiguously); a traceback goes on continuation lines that
+# start with CONTINUATION, which no record line can start with (check_layout).
+
+CONTINUATION = "  | "
+_NEEDS_ESCAPE = re.compile("[\x00-\x1f\x7f-\x9f\\\\\u2028\u2029\u0085]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _escape_character(match: re.Match[str]) -> str:
+    character = match.group()
+    known = _ESCAPES.get(character)
+    if known:
+        return known
+    code = ord(character)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_text(text: str) -> str:
+    r"""Text for one line of a text layout: control characters and `\` written as escapes (`\n`, `\x1b`)."""
+    return _NEEDS_ESCAPE.sub(_escape_character, text)
+
+
+def continuation_lines(text: str) -> str:
+    """A multi-line text (a traceback) as escaped lines after the record's, each starting CONTINUATION."""
+    if not text:
+        return ""
+    return "".join("\n" + CONTINUATION + escape_text(line) for line in text.split("\n"))
+
 
 LAYOUT_FIELD = re.compile(r"\$\{([a-z_]+)\}")
-LAYOUT_FIELDS = {
+LAYOUT_FIELDS: dict[str, Callable[[Record], str]] = {
     "time": lambda r: format_time(r.time),
-    "level": lambda r: r.level,
-    "logger": lambda r: r.logger,
-    "message": lambda r: r.message,
-    "exception": lambda r: ("\n" + r.exception) if r.exception else "",
-    "instance": lambda r: r.instance,
-    "request_id": lambda r: str(r.request.get("rid", "")),
-    "method": lambda r: str(r.request.get("method", "")),
-    "path": lambda r: str(r.request.get("path", "")),
-    "status": lambda r: str(r.request.get("status", "")),
-    "duration": lambda r: str(r.request.get("ms", "")),
-    "client": lambda r: str(r.request.get("client", "")),
+    "level": lambda r: escape_text(r.level),
+    "logger": lambda r: escape_text(r.logger),
+    "message": lambda r: escape_text(r.message),
+    "exception": lambda r: continuation_lines(r.exception),
+    "instance": lambda r: escape_text(r.instance),
+    "request_id": lambda r: escape_text(str(r.request.get("rid", ""))),
+    "method": lambda r: escape_text(str(r.request.get("method", ""))),
+    "path": lambda r: escape_text(str(r.request.get("path", ""))),
+    "status": lambda r: escape_text(str(r.request.get("status", ""))),
+    "duration": lambda r: escape_text(str(r.request.get("ms", ""))),
+    "client": lambda r: escape_text(str(r.request.get("client", ""))),
 }
+# Fields whose text may begin with a space: a layout starting with one could
+# print a record line that looks like a traceback's continuation, or the reverse.
+_NOT_FIRST = ("message", "exception")
 
 
 def check_layout(layout: str) -> None:
-    """ValueError naming the first unknown `${field}` of a text layout."""
+    """ValueError naming the first unknown `${field}` of a text layout, or why it cannot start as it does."""
     if layout == "json":
         return
     for name in LAYOUT_FIELD.findall(layout):
         if name not in LAYOUT_FIELDS:
             raise ValueError(f"unknown layout field ${{{name}}}; known: {', '.join(sorted(LAYOUT_FIELDS))}")
+    first = LAYOUT_FIELD.match(layout)
+    if not layout or layout[0].isspace() or (first and first.group(1) in _NOT_FIRST):
+        raise ValueError("a text layout must start with text that is not a space, or with a field other than "
+                         "${message} or ${exception}, so that a traceback's continuation lines cannot pass for records")
 
 
 @functools.lru_cache(maxsize=64)
@@ -283,7 +323,7 @@ def _compiled_layout(layout: str) -> tuple[tuple[str, Callable[[Record], str] | 
 
 
 def render(record: Record, layout: str) -> bytes:
-    """The line for a target: JSON for `"json"`, else the text layout."""
+    """The line for a target, as UTF-8 bytes ending in a newline: JSON for `"json"`, else the text layout."""
     if layout == "json":
         return record.to_line()
     pieces = []
