@@ -8,6 +8,7 @@ begin. Neither depends on how far into the hour the operator has scrolled.
 from __future__ import annotations
 
 import heapq
+import re
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -49,14 +50,31 @@ def encode_cursor(cursor: dict[str, int] | None) -> str:
     return ",".join(f"{name}:{offset}" for name, offset in sorted(cursor.items()))
 
 
+# Bounds on what a cursor may say, checked before any of it meets a file.
+MAX_CURSOR_INSTANCES = 1000
+MAX_OFFSET = 2**63 - 1
+_CURSOR_PART = re.compile(r"^([A-Za-z0-9_.-]{1,100}):([0-9]{1,19})$")
+
+
 def decode_cursor(text: str) -> dict[str, int]:
-    """ValueError for anything that is not `name:offset,…` as encode_cursor writes it."""
+    """`name:offset,…` as encode_cursor writes it, as {instance: byte offset}.
+
+    ValueError for anything else: a name that is not an instance name, an
+    offset that is not ASCII digits or is past 2**63 - 1, a name given
+    twice, more than MAX_CURSOR_INSTANCES instances.
+    """
     cursor: dict[str, int] = {}
-    for part in filter(None, text.split(",")):
-        name, _, offset = part.rpartition(":")
-        if not name or not offset.isdigit() or files.safe_instance_name(name) != name:
-            raise ValueError(f"not a log cursor: {text!r}")
-        cursor[name] = int(offset)
+    parts = text.split(",") if text else []
+    if len(parts) > MAX_CURSOR_INSTANCES:
+        raise ValueError(f"a log cursor names at most {MAX_CURSOR_INSTANCES} instances")
+    for part in parts:
+        match = _CURSOR_PART.match(part)
+        if not match or files.safe_instance_name(match.group(1)) != match.group(1) or match.group(1) in cursor:
+            raise ValueError("not a log cursor")
+        offset = int(match.group(2))
+        if offset > MAX_OFFSET:
+            raise ValueError("not a log cursor")
+        cursor[match.group(1)] = offset
     return cursor
 
 

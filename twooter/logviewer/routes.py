@@ -26,7 +26,7 @@ from flask import (
 from ..logwriter import files, settings
 from ..logwriter.levels import RECORD_LEVELS
 from . import browse
-from .query import BadHour, Query, format_hour, hour_of, parse_hour
+from .query import BadHour, BadQuery, Query, format_hour, hour_of, parse_hour
 from ..routing import wants_partial
 
 bp = Blueprint("logs", __name__, url_prefix="/logs")
@@ -48,11 +48,19 @@ def _folder() -> Path:
 
 
 def _query(hour_text: str) -> Query:
+    """The hour in the path (404 if it is none) and the filters in the query string (400 if unusable)."""
     try:
         hour = parse_hour(hour_text)
     except BadHour as problem:
         abort(404, description=str(problem))
-    return Query.from_args(hour, request.args)
+    return _filters(hour)
+
+
+def _filters(hour: datetime) -> Query:
+    try:
+        return Query.from_args(hour, request.args)
+    except BadQuery as problem:
+        abort(400, description=str(problem))
 
 
 def _cursor(name: str) -> dict[str, int] | None:
@@ -90,7 +98,8 @@ def _is_current(query: Query) -> bool:
 @bp.route("/")
 def newest():
     hour = browse.newest_hour(_folder()) or hour_of(datetime.now(timezone.utc))
-    return redirect(url_for("logs.hour", hour=format_hour(hour), **request.args))
+    # Only the filters carry over, checked: url_for would take `_external` and the like as its own.
+    return redirect(url_for("logs.hour", hour=format_hour(hour), **_filters(hour).args()))
 
 
 @bp.route("/<hour>")
