@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, crossorigin, database, errors, logwriter, simapi, timelines
+from . import auth, crossorigin, database, errors, logwriter, metrics, simapi, timelines
 from .logviewer import routes as log_viewer
 from .config import (
     PROJECT_ROOT,
@@ -45,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_PATH))
     database.init_app(app)
+    metrics.init_app(app)
     crossorigin.init_app(app)
 
     app.register_blueprint(errors.bp)

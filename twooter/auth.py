@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from . import accounts, simapi
+from . import accounts, metrics, simapi
 from .extensions import db
 from .models import User
 from .routing import changes_state, local_path_or_none
@@ -41,6 +41,7 @@ def register() -> Response | str | tuple[str, int]:
         except accounts.RegistrationError as problem:
             error = str(problem)
         else:
+            metrics.on_commit("registration", via="web")
             flash("You were successfully registered and can login now")
             return redirect(url_for("auth.login"))
     page = render_template("register.html", error=error, form=request.form)
@@ -60,7 +61,9 @@ def login() -> Response | str | tuple[str, int]:
             )
         except accounts.LoginError as problem:
             error = str(problem)
+            metrics.count_login(success=False)
         else:
+            metrics.count_login(success=True)
             session.clear()
             session["user_id"] = user.id
             flash("You were logged in")

@@ -12,6 +12,9 @@
 | TWOOTER_LOG_CONFIG       | <instance>/logging.json, else the default  |
 | TWOOTER_LOG_COMPRESS_DAYS| 7 (gzip day files this old; 0: never)      |
 | TWOOTER_LOG_RETENTION_DAYS| 30 (delete day files this old; 0: never)  |
+| TWOOTER_METRICS          | on; off removes /metrics and its counting  |
+| TWOOTER_METRICS_ALLOW    | 127.0.0.0/8 ::1/128: who may read /metrics |
+| TWOOTER_METRICS_TOKEN    | empty; a bearer token that may read it too |
 """
 from __future__ import annotations
 
@@ -84,4 +87,7 @@ def settings_from_environment(folder: Path) -> dict:
         "LOG_CONFIG": os.environ.get("TWOOTER_LOG_CONFIG") or None,
         "LOG_COMPRESS_AFTER_DAYS": int(os.environ.get("TWOOTER_LOG_COMPRESS_DAYS", "7")),
         "LOG_DELETE_AFTER_DAYS": int(os.environ.get("TWOOTER_LOG_RETENTION_DAYS", "30")),
+        "METRICS_ENABLED": env_flag("TWOOTER_METRICS", True),
+        "METRICS_ALLOW": os.environ.get("TWOOTER_METRICS_ALLOW") or "127.0.0.0/8 ::1/128",
+        "METRICS_TOKEN": os.environ.get("TWOOTER_METRICS_TOKEN") or "",
     }

@@ -22,7 +22,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from . import accounts, models
+from . import accounts, metrics, models
 from .extensions import db
 from .routing import changes_state, no_such_user, user_or_404
 
@@ -161,6 +161,7 @@ def register() -> tuple[str, int]:
         accounts.register(username or "", email or "", password or "")
     except accounts.RegistrationError as problem:
         abort(400, description=str(problem))
+    metrics.on_commit("registration", via="api")
     return "", 204
 
 
@@ -184,6 +185,7 @@ def user_messages(username: str) -> Response | tuple[str, int]:
     if not models.post_message_by_name(username, content):
         no_such_user(username)
     log.info("message posted by %s (%d characters)", username, len(content))
+    metrics.on_commit("twoot", via="api")
     return "", 204
 
 
@@ -203,6 +205,7 @@ def follows(username: str) -> Response | tuple[str, int]:
         if name not in ids:
             no_such_user(name)
     models.set_following(ids[username], ids[other], following=to_follow is not None)
+    metrics.on_commit("follow", change="follow" if to_follow is not None else "unfollow", via="api")
     return "", 204
 
 

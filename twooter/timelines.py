@@ -14,7 +14,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from . import models
+from . import metrics, models
 from .routing import changes_state, user_or_404, wants_partial
 
 bp = Blueprint("timelines", __name__)
@@ -85,6 +85,7 @@ def add_message() -> Response | str:
         # MiniTwit records nothing for an empty box and says nothing about it.
         return Response(status=204) if wants_partial() else redirect(url_for("timelines.my_timeline"))
     current_app.logger.info("twoot posted by %s (%d characters)", author.username, len(text))
+    metrics.on_commit("twoot", via="web")
     twoot = models.add_message(author, text)
     flash("Your message was recorded")
     if wants_partial():
@@ -95,6 +96,7 @@ def add_message() -> Response | str:
 def _change_follow(username: str, following: bool) -> Response | str:
     follower = _require_login()
     followed = user_or_404(username)
+    metrics.on_commit("follow", change="follow" if following else "unfollow", via="web")
     if following:
         models.follow(follower, followed)
         flash(f'You are now following "{followed.username}"')
