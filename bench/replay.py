@@ -1,6 +1,6 @@
 """Replay a generated simulator scenario against the app on SQLite, on PostgreSQL, and a null app.
 
-    .venv/bin/python -m bench.replay [--postgres URL] [--users N] [--actions N] [--seed N]
+    .venv/bin/python -m bench.replay [--postgres URL] [--users N] [--actions N] [--seed N] [--metrics-cost]
 
 Each target is a waitress server in its own process, driven by this process
 exactly as the simulator drives it: one request at a time, one connection
@@ -13,6 +13,11 @@ Each server first gets a few warm-up requests that are not measured.
 Prints, per action type, the median and p99 latency, and the targets:
 tweet/follow/unfollow median at most 3x the null app's and p99 under 10 ms,
 a registration under 60 ms.
+
+With --metrics-cost the targets are the null app and the app on each
+database twice, with /metrics and its counting on and off
+(TWOOTER_METRICS=off), and the table ends with what metrics cost: each
+action's median with them over the median without, in the same run.
 """
 from __future__ import annotations
 
@@ -242,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--actions", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--metrics-cost", action="store_true",
+                        help="compare the app with metrics on and off instead of against the floors")
     parser.add_argument("--serve-null", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", nargs=2, metavar=("PORT", "DATABASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -272,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         bench_server = [sys.executable, "-m", "bench.replay"]
         ports = [free_port() for _ in range(5)]
+        if args.metrics_cost:
+            return metrics_cost(args, argv, actions, workdir, app_database, floor_database)
         targets = [
             Target("null app", [*bench_server, "--serve-null", str(ports[0])], {}, ports[0], False),
             Target("floor sqlite", [*bench_server, "--serve-floor", str(ports[1]), str(workdir / "floor.sqlite")],
@@ -324,6 +333,50 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"command: {command}")
     return 1 if missed else 0
+
+
+def metrics_cost(args, argv, actions, workdir: Path, first_database: str, second_database: str) -> int:
+    """The app with and without metrics, on SQLite and PostgreSQL, in turns; print the medians' ratios."""
+    bench_server = [sys.executable, "-m", "bench.replay"]
+    ports = [free_port() for _ in range(5)]
+    off = {"TWOOTER_METRICS": "off"}
+
+    def app_on(label: str, port: int, database_url: str, folder: str, extra: dict) -> Target:
+        return Target(label, app_command(port), {"DATABASE_URL": database_url,
+                                                 "TWOOTER_INSTANCE_PATH": str(workdir / folder), **extra},
+                      port, True)
+
+    targets = [
+        Target("null app", [*bench_server, "--serve-null", str(ports[0])], {}, ports[0], False),
+        app_on("sqlite metrics", ports[1], f"sqlite:///{workdir / 'on' / 'twooter.sqlite'}", "on", {}),
+        app_on("sqlite no metrics", ports[2], f"sqlite:///{workdir / 'off' / 'twooter.sqlite'}", "off", off),
+        app_on("postgresql metrics", ports[3], first_database, "pg-on", {}),
+        app_on("postgresql no metrics", ports[4], second_database, "pg-off", off),
+    ]
+    results = replay_in_turns(targets, actions, workdir)
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    tables = {label: summarise(outcomes) for label, outcomes in results.items()}
+    labels = list(tables)
+    print()
+    print("| action | count | " + " | ".join(f"{label} median / p99 (ms)" for label in labels) + " |")
+    print("|---|---:|" + "---:|" * len(labels))
+    for kind in (*KINDS, "all"):
+        cells = " | ".join(f"{tables[label][kind][1]:.2f} / {tables[label][kind][2]:.2f}" for label in labels)
+        print(f"| {kind} | {tables[labels[0]][kind][0]} | {cells} |")
+    print()
+    print("| action | SQLite: median with / without metrics | PostgreSQL: median with / without metrics |")
+    print("|---|---:|---:|")
+    for kind in (*KINDS, "all"):
+        ratios = [tables[f"{db} metrics"][kind][1] / tables[f"{db} no metrics"][kind][1]
+                  for db in ("sqlite", "postgresql")]
+        print(f"| {kind} | {ratios[0]:.3f} | {ratios[1]:.3f} |")
+    errors = {label: sum(error_counts(results[label]).values()) for label in labels[1:]}
+    print()
+    print(f"simulator errors: {errors}")
+    command = " ".join(shlex.quote(part) for part in [".venv/bin/python", "-m", "bench.replay", *(argv or sys.argv[1:])])
+    print()
+    print(f"command: {command}")
+    return 1 if any(errors.values()) else 0
 
 
 if __name__ == "__main__":
