@@ -160,7 +160,21 @@ def test_log_records_pool_disk_build_and_config(app, server, client):
     assert config["instance_name"] == log_settings.of(app).instance
     # The counters that the data layer's retries and replica reads will use are there.
     assert "twooter_db_replica_reads_total" in scrape.text
-    assert "# TYPE twooter_db_retries_total counter" in scrape.text
+    assert scrape.label_values("twooter_db_retries_total", "outcome") == set(metrics.DB_RETRY_OUTCOMES)
+
+
+def test_retries_and_replica_reads_count_for_the_app_at_hand(app):
+    with app.app_context():
+        metrics.count_db_retry("committed")
+        metrics.count_db_retry("committed")
+        metrics.count_db_retry("failed")
+        metrics.count_replica_read()
+        with pytest.raises(ValueError):
+            metrics.count_db_retry("maybe")
+    scrape = scrape_app(app)
+    assert scrape.value("twooter_db_retries_total", outcome="committed") == 2
+    assert scrape.value("twooter_db_retries_total", outcome="failed") == 1
+    assert scrape.value("twooter_db_replica_reads_total") == 1
 
 
 def test_only_loopback_reads_metrics_by_default_and_a_proxied_request_needs_the_token(app, server):

@@ -52,6 +52,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 # A method is whatever the client sends; only these become label values.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 NO_ROUTE = "(no route)"
+# How a retried unit of work ended: its retry committed, or it failed again and the request failed.
+DB_RETRY_OUTCOMES = ("committed", "failed")
 _PENDING = "twooter_metrics_pending"
 
 # Simulator endpoints -> the action they are, by method (None: any method).
@@ -158,6 +160,8 @@ class Instruments:
                 self.follows.labels(change, via)
         for outcome in ("success", "failure"):
             self.logins.labels(outcome)
+        for outcome in DB_RETRY_OUTCOMES:
+            self.db_retries.labels(outcome)
         for level in RECORD_LEVELS:
             self.log_records.labels(level)
         for action in sorted({a for actions in SIMULATOR_ACTIONS.values() for a in actions.values()}
@@ -330,7 +334,12 @@ def count_log_record(level: str) -> None:
 
 
 def count_db_retry(outcome: str) -> None:
-    """A unit of work retried after a transient failure; `outcome` is how the retry ended (e.g. committed, failed)."""
+    """A unit of work retried after a transient failure; `outcome` (DB_RETRY_OUTCOMES) is how the retry ended.
+
+    ValueError for another outcome: the label values are a fixed set.
+    """
+    if outcome not in DB_RETRY_OUTCOMES:
+        raise ValueError(f"a retry ends {' or '.join(DB_RETRY_OUTCOMES)}, not {outcome!r}")
     instruments = current()
     if instruments is not None:
         instruments.db_retries.labels(outcome).inc()
