@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import string
 import subprocess
 import time
 from pathlib import Path
@@ -11,9 +10,9 @@ from typing import Mapping, Sequence
 
 import requests
 
-from ..config import PROJECT_ROOT
+from . import DEPLOY as DEPLOY_ROOT, fill, stop  # noqa: F401  (stop: for callers)
 
-DEPLOY = PROJECT_ROOT / "deploy" / "prometheus"
+DEPLOY = DEPLOY_ROOT / "prometheus"
 JOBS = ("twooter", "haproxy", "patroni", "postgres")
 
 
@@ -29,11 +28,9 @@ def write_config(directory: Path, targets: Mapping[str, Sequence[str]], scrape_i
     if unknown:
         raise ValueError(f"unknown scrape job(s) {sorted(unknown)}; known: {', '.join(JOBS)}")
     directory.mkdir(parents=True, exist_ok=True)
-    template = string.Template((DEPLOY / "prometheus.yml").read_text(encoding="utf-8"))
     config = directory / "prometheus.yml"
-    config.write_text(template.substitute(scrape_interval=scrape_interval,
-                                          evaluation_interval=evaluation_interval or scrape_interval),
-                      encoding="utf-8")
+    config.write_text(fill(DEPLOY / "prometheus.yml", scrape_interval=scrape_interval,
+                           evaluation_interval=evaluation_interval or scrape_interval), encoding="utf-8")
     shutil.copyfile(DEPLOY / "alerts.yml", directory / "alerts.yml")
     (directory / "targets").mkdir(exist_ok=True)
     for job in JOBS:
@@ -75,17 +72,6 @@ def wait_until_ready(url: str, process: subprocess.Popen, seconds: float = 120) 
             pass
         time.sleep(0.2)
     raise RuntimeError(f"prometheus at {url} was not ready within {seconds} s")
-
-
-def stop(process: subprocess.Popen, seconds: float = 30) -> None:
-    """SIGTERM the process (by its pid), SIGKILL if it has not ended within `seconds`."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=seconds)
 
 
 def query(url: str, expression: str, timeout: float = 30) -> list[dict]:
