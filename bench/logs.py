@@ -95,7 +95,7 @@ def page_through(client, url: str) -> tuple[int, int, list[float]]:
     samples = [rss_mib()]
     while url:
         html = client.get(url, headers={"HX-Request": "true"} if pages else {}).get_data(as_text=True)
-        rows += html.count('<tr class="log-row')
+        rows += html.count('<details class="log-row')
         more = re.search(r'id="log-more" hx-get="([^"]+)"', html)
         url = more.group(1).replace("&amp;", "&") if more else None
         pages += 1

@@ -231,6 +231,14 @@ def minute_counts(folder: Path, query: Query, layout: LineLayout = LINE) -> dict
     return counts
 
 
+def level_totals(counts: dict[int, Counter]) -> Counter:
+    """Records of each level over the whole hour, from minute_counts."""
+    total: Counter = Counter()
+    for counter in counts.values():
+        total.update(counter)
+    return total
+
+
 def newest_hour(folder: Path) -> datetime | None:
     """The hour of the newest record in the folder, if any."""
     for day in reversed(files.days_with_records(folder)):

@@ -119,6 +119,8 @@ def hour(hour: str):
         "previous_hour": format_hour(query.hour - timedelta(hours=1)),
         "next_hour": format_hour(query.hour + timedelta(hours=1)),
         "tail_poll": TAIL_POLL,
+        # Counting the hour's levels reads the whole hour: they come with the chart, which loads after the page.
+        "level_counts": None,
     }
     if wants_partial():
         if cursor is not None:
@@ -164,6 +166,7 @@ def chart(hour: str):
         (info.path.name, _size(info.path)) for info in files.log_files(folder, query.hour.date())
     )
     counts = _counts(folder, Query(hour=query.hour, instance=query.instance), signature)
+    partial = wants_partial()
     page = render_template(
         "_log_chart.html",
         query=query,
@@ -171,8 +174,10 @@ def chart(hour: str):
         levels=list(reversed(RECORD_LEVELS)),
         most=max([sum(counter.values()) for counter in counts.values()] + [1]),
         hour_url=url_maker(query),
+        # In the page, the level toggles take the hour's counts from here (out of band).
+        level_counts=browse.level_totals(counts) if partial else None,
     )
-    if wants_partial():
+    if partial:
         return page
     return Response(page, mimetype="image/svg+xml")
 
