@@ -28,8 +28,9 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, has_app_context, request
+from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -149,6 +150,8 @@ class Instruments:
         self.started = Gauge("twooter_start_time_seconds", "When this instance's app was built (Unix time).",
                              registry=registry)
         self.started.set(time.time())
+        self._request_children: dict[tuple[str, str, int], tuple] = {}
+        self._log_children: dict[str, Any] = {}
         self._by_event = {
             "twoot": self.twoots, "registration": self.registrations, "follow": self.follows,
         }
@@ -172,6 +175,26 @@ class Instruments:
     def child(self, name: str, labels: dict[str, str]):
         """The counter of a domain event (`twoot`, `registration`, `follow`) with its labels."""
         return self._by_event[name].labels(**labels)
+
+    def request_children(self, route: str, method: str, status: int):
+        """The request counter and latency histogram of one (route, method, status), made once.
+
+        labels() takes a lock and checks its arguments on every call; a
+        request should cost a dictionary lookup. Two threads making the same
+        entry at once get the same children from labels().
+        """
+        key = (route, method, status)
+        found = self._request_children.get(key)
+        if found is None:
+            found = self._request_children[key] = (
+                self.requests.labels(route, method, str(status)), self.latency.labels(route, method))
+        return found
+
+    def log_record_child(self, level: str):
+        found = self._log_children.get(level)
+        if found is None:
+            found = self._log_children[level] = self.log_records.labels(level)
+        return found
 
 
 def _disk(folder: Path, what: str) -> float:
@@ -229,9 +252,10 @@ def _version() -> str:
 
 def current() -> Instruments | None:
     """The instruments of the app at hand, or None (outside an app, or with metrics turned off)."""
-    if not has_app_context():
+    try:
+        return current_app.extensions.get(EXTENSION)
+    except RuntimeError:  # outside an app: cheaper to ask once than to check first on every record
         return None
-    return current_app.extensions.get(EXTENSION)
 
 
 # --- requests --------------------------------------------------------------------
@@ -247,9 +271,10 @@ def _count_request(response: Response) -> Response:
     route = rule.rule if rule is not None else NO_ROUTE
     method = request.method if request.method in KNOWN_METHODS else "other"
     status = response.status_code
-    instruments.requests.labels(route, method, str(status)).inc()
+    counter, latency = instruments.request_children(route, method, status)
+    counter.inc()
     if started is not None:
-        instruments.latency.labels(route, method).observe(time.perf_counter() - started)
+        latency.observe(time.perf_counter() - started)
     action = _simulator_action()
     if action is not None:
         outcome = "ok" if status < 400 else "refused" if status < 500 else "error"
@@ -330,7 +355,7 @@ def count_log_record(level: str) -> None:
     """One log record written (to however many targets), by its level name."""
     instruments = current()
     if instruments is not None:
-        instruments.log_records.labels(level).inc()
+        instruments.log_record_child(level).inc()
 
 
 def count_db_retry(outcome: str) -> None:
