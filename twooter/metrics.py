@@ -152,6 +152,7 @@ class Instruments:
         self.started.set(time.time())
         self._request_children: dict[tuple[str, str, int], tuple] = {}
         self._log_children: dict[str, Any] = {}
+        self._event_children: dict[tuple, Any] = {}
         self._by_event = {
             "twoot": self.twoots, "registration": self.registrations, "follow": self.follows,
         }
@@ -174,7 +175,11 @@ class Instruments:
 
     def child(self, name: str, labels: dict[str, str]):
         """The counter of a domain event (`twoot`, `registration`, `follow`) with its labels."""
-        return self._by_event[name].labels(**labels)
+        key = (name, *sorted(labels.items()))
+        found = self._event_children.get(key)
+        if found is None:
+            found = self._event_children[key] = self._by_event[name].labels(**labels)
+        return found
 
     def request_children(self, route: str, method: str, status: int):
         """The request counter and latency histogram of one (route, method, status), made once.
@@ -267,32 +272,34 @@ def _start_timer() -> None:
 def _count_request(response: Response) -> Response:
     instruments = current_app.extensions[EXTENSION]
     started = g.get("metrics_started")
-    rule = request.url_rule
+    # One lookup through the context-local proxy instead of one per attribute: this runs on every request.
+    asked = request._get_current_object()
+    rule = asked.url_rule
     route = rule.rule if rule is not None else NO_ROUTE
-    method = request.method if request.method in KNOWN_METHODS else "other"
+    method = asked.method if asked.method in KNOWN_METHODS else "other"
     status = response.status_code
     counter, latency = instruments.request_children(route, method, status)
     counter.inc()
     if started is not None:
         latency.observe(time.perf_counter() - started)
-    action = _simulator_action()
+    action = _simulator_action(asked)
     if action is not None:
         outcome = "ok" if status < 400 else "refused" if status < 500 else "error"
         instruments.simulator_actions.labels(action, outcome).inc()
     return response
 
 
-def _simulator_action() -> str | None:
-    endpoint = request.endpoint or ""
+def _simulator_action(asked) -> str | None:
+    endpoint = asked.endpoint or ""
     if endpoint == "auth.register":
         # The simulator registers on the web's path, with JSON.
-        return "register" if request.method == "POST" and request.is_json else None
+        return "register" if asked.method == "POST" and asked.is_json else None
     actions = SIMULATOR_ACTIONS.get(endpoint)
     if actions is None:
         return None
-    action = actions.get(request.method) or actions.get(None)
+    action = actions.get(asked.method) or actions.get(None)
     if action == "follow":
-        body = request.get_json(force=True, silent=True)
+        body = asked.get_json(force=True, silent=True)
         if isinstance(body, dict) and "unfollow" in body:
             return "unfollow"
     return action
