@@ -240,6 +240,21 @@ def summarise(outcomes: list[Outcome]) -> dict[str, tuple[int, float, float]]:
     return table
 
 
+def print_latency_table(results: dict[str, list[Outcome]]) -> dict[str, dict[str, tuple[int, float, float]]]:
+    """Print the load at the end and each target's median / p99 per action; the summaries by target."""
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    tables = {label: summarise(outcomes) for label, outcomes in results.items()}
+    labels = list(tables)
+    print()
+    print("| action | count | " + " | ".join(f"{label} median / p99 (ms)" for label in labels) + " |")
+    print("|---|---:|" + "---:|" * len(labels))
+    for kind in (*KINDS, "all"):
+        count = tables[labels[0]][kind][0]
+        cells = " | ".join(f"{tables[label][kind][1]:.2f} / {tables[label][kind][2]:.2f}" for label in labels)
+        print(f"| {kind} | {count} | {cells} |")
+    return tables
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL"),
@@ -297,16 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         results = replay_in_turns(targets, actions, workdir)
 
-    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    tables = {label: summarise(outcomes) for label, outcomes in results.items()}
+    tables = print_latency_table(results)
     labels = list(tables)
-    print()
-    print("| action | count | " + " | ".join(f"{label} median / p99 (ms)" for label in labels) + " |")
-    print("|---|---:|" + "---:|" * len(labels))
-    for kind in (*KINDS, "all"):
-        count = tables[labels[0]][kind][0]
-        cells = " | ".join(f"{tables[label][kind][1]:.2f} / {tables[label][kind][2]:.2f}" for label in labels)
-        print(f"| {kind} | {count} | {cells} |")
 
     print()
     print("targets:")
@@ -354,15 +361,8 @@ def metrics_cost(args, argv, actions, workdir: Path, first_database: str, second
         app_on("postgresql no metrics", ports[4], second_database, "pg-off", off),
     ]
     results = replay_in_turns(targets, actions, workdir)
-    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    tables = {label: summarise(outcomes) for label, outcomes in results.items()}
+    tables = print_latency_table(results)
     labels = list(tables)
-    print()
-    print("| action | count | " + " | ".join(f"{label} median / p99 (ms)" for label in labels) + " |")
-    print("|---|---:|" + "---:|" * len(labels))
-    for kind in (*KINDS, "all"):
-        cells = " | ".join(f"{tables[label][kind][1]:.2f} / {tables[label][kind][2]:.2f}" for label in labels)
-        print(f"| {kind} | {tables[labels[0]][kind][0]} | {cells} |")
     print()
     print("| action | SQLite: median with / without metrics | PostgreSQL: median with / without metrics |")
     print("|---|---:|---:|")
