@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, crossorigin, database, errors, logwriter, metrics, simapi, timelines
+from . import auth, crossorigin, database, errors, favicon, framing, headers, logwriter, metrics, simapi, timelines
 from .logviewer import routes as log_viewer
 from .config import (
     PROJECT_ROOT,
@@ -46,7 +46,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS_PATH))
     database.init_app(app)
     metrics.init_app(app)
+    framing.init_app(app)
     crossorigin.init_app(app)
+    headers.init_app(app)
+    favicon.init_app(app)
 
     app.register_blueprint(errors.bp)
     app.register_blueprint(auth.bp)
