@@ -26,8 +26,8 @@ from pathlib import Path
 from twooter import create_app
 from twooter.accounts import grant_admin
 from twooter.data import engine as database
-from twooter.logs.files import file_name
-from twooter.logs.records import Record
+from twooter.logwriter.files import file_name
+from twooter.logwriter.records import Record
 
 SIZES = (10_000, 100_000, 1_000_000)
 INSTANCES = ("web1", "web2", "web3")
@@ -97,7 +97,7 @@ def page_through(client, url: str) -> tuple[int, int, list[float]]:
     samples = [rss_mib()]
     while url:
         html = client.get(url, headers={"HX-Request": "true"} if pages else {}).get_data(as_text=True)
-        rows += html.count('<tr class="log-row')
+        rows += html.count('<details class="log-row')
         more = re.search(r'id="log-more" hx-get="([^"]+)"', html)
         url = more.group(1).replace("&amp;", "&") if more else None
         pages += 1

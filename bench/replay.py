@@ -1,6 +1,6 @@
 """Replay a generated simulator scenario against the app on SQLite, on PostgreSQL, and a null app.
 
-    .venv/bin/python -m bench.replay [--postgres URL] [--users N] [--actions N] [--seed N]
+    .venv/bin/python -m bench.replay [--postgres URL] [--users N] [--actions N] [--seed N] [--metrics-cost]
 
 Each target is a waitress server in its own process, driven by this process
 exactly as the simulator drives it: one request at a time, one connection
@@ -15,6 +15,11 @@ tweet/follow/unfollow median at most 1.5x the floor's on the same database
 and p99 under 10 ms, a registration under 60 ms, and no answer slower than
 the simulator's 0.3 s timeout (the replayer itself waits longer, so a slow
 answer is still checked for its status and counted here rather than lost).
+
+With --metrics-cost the targets are the null app and the app on each
+database twice, with /metrics and its counting on and off
+(TWOOTER_METRICS=off), and the table ends with what metrics cost: each
+action's median with them over the median without, in the same run.
 """
 from __future__ import annotations
 
@@ -239,6 +244,21 @@ def summarise(outcomes: list[Outcome]) -> dict[str, tuple[int, float, float]]:
     return table
 
 
+def print_latency_table(results: dict[str, list[Outcome]]) -> dict[str, dict[str, tuple[int, float, float]]]:
+    """Print the load at the end and each target's median / p99 per action; the summaries by target."""
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    tables = {label: summarise(outcomes) for label, outcomes in results.items()}
+    labels = list(tables)
+    print()
+    print("| action | count | " + " | ".join(f"{label} median / p99 (ms)" for label in labels) + " |")
+    print("|---|---:|" + "---:|" * len(labels))
+    for kind in (*KINDS, "all"):
+        count = tables[labels[0]][kind][0]
+        cells = " | ".join(f"{tables[label][kind][1]:.2f} / {tables[label][kind][2]:.2f}" for label in labels)
+        print(f"| {kind} | {count} | {cells} |")
+    return tables
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL"),
@@ -249,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, metavar="TREE",
                         help="also replay against the app in this source tree (e.g. `git archive REV` "
                              "unpacked), on both databases, to compare two versions in one run")
+    parser.add_argument("--metrics-cost", action="store_true",
+                        help="compare the app with metrics on and off instead of against the floors")
     parser.add_argument("--serve-null", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", nargs=2, metavar=("PORT", "DATABASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -279,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         bench_server = [sys.executable, "-m", "bench.replay"]
         ports = [free_port() for _ in range(7)]
+        if args.metrics_cost:
+            return metrics_cost(args, argv, actions, workdir, app_database, floor_database)
         targets = [
             Target("null app", [*bench_server, "--serve-null", str(ports[0])], {}, ports[0], False),
             Target("floor sqlite", [*bench_server, "--serve-floor", str(ports[1]), str(workdir / "floor.sqlite")],
@@ -309,16 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             ]
         results = replay_in_turns(targets, actions, workdir)
 
-    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    tables = {label: summarise(outcomes) for label, outcomes in results.items()}
+    tables = print_latency_table(results)
     labels = list(tables)
-    print()
-    print("| action | count | " + " | ".join(f"{label} median / p99 (ms)" for label in labels) + " |")
-    print("|---|---:|" + "---:|" * len(labels))
-    for kind in (*KINDS, "all"):
-        count = tables[labels[0]][kind][0]
-        cells = " | ".join(f"{tables[label][kind][1]:.2f} / {tables[label][kind][2]:.2f}" for label in labels)
-        print(f"| {kind} | {count} | {cells} |")
 
     print()
     print("targets:")
@@ -357,6 +373,43 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"command: {command}")
     return 1 if missed else 0
+
+
+def metrics_cost(args, argv, actions, workdir: Path, first_database: str, second_database: str) -> int:
+    """The app with and without metrics, on SQLite and PostgreSQL, in turns; print the medians' ratios."""
+    bench_server = [sys.executable, "-m", "bench.replay"]
+    ports = [free_port() for _ in range(5)]
+    off = {"TWOOTER_METRICS": "off"}
+
+    def app_on(label: str, port: int, database_url: str, folder: str, extra: dict) -> Target:
+        return Target(label, app_command(port), {"DATABASE_URL": database_url,
+                                                 "TWOOTER_INSTANCE_PATH": str(workdir / folder), **extra},
+                      port, True)
+
+    targets = [
+        Target("null app", [*bench_server, "--serve-null", str(ports[0])], {}, ports[0], False),
+        app_on("sqlite metrics", ports[1], f"sqlite:///{workdir / 'on' / 'twooter.sqlite'}", "on", {}),
+        app_on("sqlite no metrics", ports[2], f"sqlite:///{workdir / 'off' / 'twooter.sqlite'}", "off", off),
+        app_on("postgresql metrics", ports[3], first_database, "pg-on", {}),
+        app_on("postgresql no metrics", ports[4], second_database, "pg-off", off),
+    ]
+    results = replay_in_turns(targets, actions, workdir)
+    tables = print_latency_table(results)
+    labels = list(tables)
+    print()
+    print("| action | SQLite: median with / without metrics | PostgreSQL: median with / without metrics |")
+    print("|---|---:|---:|")
+    for kind in (*KINDS, "all"):
+        ratios = [tables[f"{db} metrics"][kind][1] / tables[f"{db} no metrics"][kind][1]
+                  for db in ("sqlite", "postgresql")]
+        print(f"| {kind} | {ratios[0]:.3f} | {ratios[1]:.3f} |")
+    errors = {label: sum(error_counts(results[label]).values()) for label in labels[1:]}
+    print()
+    print(f"simulator errors: {errors}")
+    command = " ".join(shlex.quote(part) for part in [".venv/bin/python", "-m", "bench.replay", *(argv or sys.argv[1:])])
+    print()
+    print(f"command: {command}")
+    return 1 if any(errors.values()) else 0
 
 
 if __name__ == "__main__":

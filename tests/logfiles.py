@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from twooter.logs import records
-from twooter.logs.files import log_files
+from twooter.logwriter import records
+from twooter.logwriter.files import log_files
 
 
 def read_records(folder: Path) -> list[records.Record]:

@@ -18,7 +18,7 @@ from tests.test_browser import LOADED, register, sign_in
 from tests.test_logs_browser import no_new_document
 from tests.test_logs_viewer import HOUR_URL, make_admin, record, write_records
 from tests.twooter_client import TwooterClient
-from twooter.logs import settings
+from twooter.logwriter import settings
 
 pytestmark = pytest.mark.browser
 WAIT_SECONDS = 15  # generous: a healthy browser reports within milliseconds
@@ -72,11 +72,11 @@ def test_every_page_runs_htmx_under_the_policy(app, server, page):
     with page.expect_navigation(wait_until=LOADED):
         page.click("input[type=submit]")
     page.goto(server.url + HOUR_URL, wait_until="load")
-    expect(page.locator("#log-rows tr.log-row")).to_have_count(2)
+    expect(page.locator("#log-rows .log-row")).to_have_count(2)
     expect(page.locator(".log-chart svg")).to_have_count(1)  # loaded by htmx on "load"
     same_document = no_new_document(page)
     page.click("#toggle-info")
-    expect(page.locator("#log-rows tr.log-row")).to_have_count(1)
+    expect(page.locator("#log-rows .log-row")).to_have_count(1)
     assert same_document()
 
 

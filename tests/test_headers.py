@@ -9,7 +9,7 @@ import pytest
 
 from tests.test_logs_viewer import HOUR_URL, make_admin, record, write_records
 from twooter.config import PROJECT_ROOT
-from twooter.logs import settings
+from twooter.logwriter import settings
 
 EXPECTED = {
     "X-Frame-Options": "DENY",

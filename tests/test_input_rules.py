@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from tests.logfiles import read_records
 from tests.test_simapi import Simulator, assert_error
 from twooter.extensions import db
-from twooter.logs import settings
+from twooter.logwriter import settings
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 HTMX = {"HX-Request": "true"}

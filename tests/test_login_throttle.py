@@ -22,7 +22,7 @@ from tests.servers import (
 from tests.twooter_client import TwooterClient
 from twooter import accounts, throttle
 from twooter.extensions import db
-from twooter.logs import settings
+from twooter.logwriter import settings
 from twooter.data.tables import LoginThrottle
 
 START = datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc)

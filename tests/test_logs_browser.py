@@ -2,6 +2,7 @@
 scrolling loads older records, and tail mode shows a record written while the page is open."""
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from datetime import datetime, timezone
@@ -12,7 +13,8 @@ from playwright.sync_api import expect
 from tests.logfiles import in_the_current_hour
 from tests.test_logs_viewer import HOUR_URL, make_admin, record, write_records
 from tests.twooter_client import TwooterClient
-from twooter.logs import browse, settings
+from twooter.logviewer import browse
+from twooter.logwriter import settings
 
 pytestmark = pytest.mark.browser
 LOADED = "domcontentloaded"
@@ -54,7 +56,7 @@ def test_toggling_info_hides_and_shows_rows_in_place_and_in_the_url(server, oper
     page = operator_page
     write_records(folder, "web1", [record(1, "an info"), record(2, "an error", "ERROR"), record(3, "more info")])
     page.goto(server.url + HOUR_URL, wait_until=LOADED)
-    rows = page.locator("#log-rows tr.log-row")
+    rows = page.locator("#log-rows .log-row")
     expect(rows).to_have_count(3)
     same_document = no_new_document(page)
     page.click("#toggle-info")
@@ -74,7 +76,7 @@ def test_the_search_box_filters_the_table(server, operator_page, folder):
     page = operator_page
     write_records(folder, "web1", [record(1, "payment | timeout"), record(2, "all fine"), record(3, "another TIMEOUT")])
     page.goto(server.url + HOUR_URL, wait_until=LOADED)
-    rows = page.locator("#log-rows tr.log-row")
+    rows = page.locator("#log-rows .log-row")
     expect(rows).to_have_count(3)
     same_document = no_new_document(page)
     page.fill("#log-search", "timeout")
@@ -91,7 +93,7 @@ def test_scrolling_loads_the_next_page(server, operator_page, folder):
     total = browse.PAGE_SIZE * 2 + 17
     write_records(folder, "web1", [record(n * 3, f"record number {n}") for n in range(total)])
     page.goto(server.url + HOUR_URL, wait_until=LOADED)
-    rows = page.locator("#log-rows tr.log-row")
+    rows = page.locator("#log-rows .log-row")
     expect(rows).to_have_count(browse.PAGE_SIZE)
     same_document = no_new_document(page)
     page.locator("#log-more").scroll_into_view_if_needed()
@@ -111,7 +113,7 @@ def _tail_mode_shows_a_record_written_while_open(server, page, folder, hour):
     write_records(folder, "web1", [record(0, "written before", hour=hour)])
     # The server's own request records land in this hour too: look at ours only.
     page.goto(f"{server.url}/logs/{hour:%H@%d-%m-%Y}?q=written", wait_until=LOADED)
-    rows = page.locator("#log-rows tr.log-row")
+    rows = page.locator("#log-rows .log-row")
     expect(rows.first).to_contain_text("written before")
     same_document = no_new_document(page)
     seconds = min((datetime.now(timezone.utc) - hour).total_seconds(), 3599.999)
@@ -126,7 +128,7 @@ def test_clicking_a_request_id_and_a_minute_narrow_the_table(server, operator_pa
     write_records(folder, "web1", [record(5, "first of r1", rid="req11111"), record(6, "other", rid="req22222"),
                                    record(70, "second of r1", rid="req11111")])
     page.goto(server.url + HOUR_URL, wait_until=LOADED)
-    rows = page.locator("#log-rows tr.log-row")
+    rows = page.locator("#log-rows .log-row")
     expect(rows).to_have_count(3)
     page.locator("a.log-rid", has_text="req11111").first.click()
     expect(rows).to_have_count(2)
@@ -144,7 +146,7 @@ def test_without_javascript_toggles_and_older_records_are_plain_links(app, serve
     total = browse.PAGE_SIZE + 5
     write_records(folder, "web1", [record(n * 3, f"plain {n}", "ERROR" if n % 2 else "INFO") for n in range(total)])
     page.goto(server.url + HOUR_URL, wait_until=LOADED)
-    rows = page.locator("#log-rows tr.log-row")
+    rows = page.locator("#log-rows .log-row")
     expect(rows).to_have_count(browse.PAGE_SIZE)
     with page.expect_navigation(wait_until=LOADED):
         page.click("#log-more a")
@@ -161,3 +163,78 @@ def test_without_javascript_toggles_and_older_records_are_plain_links(app, serve
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("plain 17")
     assert "info=false" in page.url  # the hidden level rides along with the search
+
+
+def test_a_record_opens_in_place_with_its_fields_and_traceback(server, operator_page, folder):
+    page = operator_page
+    failing = dataclasses.replace(record(4, "GET /boom 500: unhandled ValueError", "ERROR", rid="req33333"),
+                                  exception="Traceback (most recent call last):\n  File x\nValueError: boom")
+    write_records(folder, "web1", [record(1, "a quiet line"), failing])
+    page.goto(server.url + HOUR_URL, wait_until=LOADED)
+    row = page.locator("#log-rows .log-row", has_text="unhandled ValueError")
+    detail = row.locator(".log-detail")
+    expect(detail).to_be_hidden()
+    # One compact line: time, level, instance, logger, message, request id.
+    line = row.locator(".log-line")
+    for part, text in ((".log-time", "14:00:04.000"), (".log-level", "ERROR"), (".log-instance", "web1"),
+                       (".log-logger", "twooter.test"), (".log-request", "req33333")):
+        expect(line.locator(part)).to_have_text(text)
+    box = line.bounding_box()
+    assert box is not None and box["height"] < 30
+    same_document = no_new_document(page)
+    line.locator(".log-message").click()
+    expect(detail).to_be_visible()
+    expect(detail.locator(".log-traceback")).to_contain_text("ValueError: boom")
+    expect(detail.locator(".log-field-status")).to_have_text("200")
+    expect(detail.locator(".log-field-path")).to_have_text("/x")
+    line.locator(".log-message").click()
+    expect(detail).to_be_hidden()
+    assert same_document()
+
+
+def test_the_viewer_is_full_width_and_its_filters_stay_in_view_while_scrolling(server, operator_page, folder):
+    page = operator_page
+    page.set_viewport_size({"width": 1400, "height": 700})
+    write_records(folder, "web1", [record(n * 3, f"line {n}") for n in range(browse.PAGE_SIZE)])
+    page.goto(server.url + HOUR_URL, wait_until=LOADED)
+    assert page.locator(".log-list").bounding_box()["width"] > 1300
+    page.locator("#log-rows .log-row").nth(90).scroll_into_view_if_needed()
+    assert page.evaluate("() => window.scrollY") > 1000
+    controls = page.locator("#log-controls").bounding_box()
+    assert controls is not None and abs(controls["y"]) < 2
+    search = page.locator("#log-search").bounding_box()
+    assert search is not None and 0 <= search["y"] < 700
+    expect(page.locator("#toggle-info")).to_be_in_viewport()
+
+
+def test_the_level_toggles_show_how_many_records_of_each_level_the_hour_holds(server, operator_page, folder):
+    page = operator_page
+    write_records(folder, "web1", [record(1, "a"), record(2, "b", "ERROR"), record(3, "c"), record(4, "d", "WARN")])
+    write_records(folder, "web2", [record(5, "e", instance="web2"), record(3000, "f", "ERROR", instance="web2")])
+    page.goto(server.url + HOUR_URL, wait_until=LOADED)
+    expect(page.locator("#count-info")).to_have_text("3")
+    expect(page.locator("#count-error")).to_have_text("2")
+    expect(page.locator("#count-warn")).to_have_text("1")
+    expect(page.locator("#count-debug")).to_have_text("0")
+    # They count the hour, whatever the filters show.
+    page.click("#toggle-info")
+    expect(page.locator("#log-rows .log-row")).to_have_count(3)
+    expect(page.locator("#count-info")).to_have_text("3")
+    # An instance narrows them to its records.
+    page.select_option("#log-instance", "web2")
+    expect(page.locator("#count-error")).to_have_text("1")
+    expect(page.locator("#count-info")).to_have_text("1")
+
+
+def test_the_viewer_pages_need_no_inline_script_or_style(server, operator_page, folder):
+    """A strict Content-Security-Policy (no 'unsafe-inline', no eval) must not break the viewer."""
+    page = operator_page
+    write_records(folder, "web1", [record(1, "x", "ERROR", rid="req44444")])
+    pages = [page.request.get(server.url + path).text() for path in (
+        HOUR_URL, HOUR_URL + "?info=false", HOUR_URL + "/new?after=web1:0")]
+    pages.append(page.request.get(server.url + HOUR_URL, headers={"HX-Request": "true"}).text())
+    pages.append(page.request.get(server.url + HOUR_URL + "/chart", headers={"HX-Request": "true"}).text())
+    for html in pages:
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+        assert not re.search(r"\sstyle\s*=", html)
+        assert "hx-on" not in html and "javascript:" not in html

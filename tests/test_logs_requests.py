@@ -11,7 +11,7 @@ from flask import request
 from tests.logfiles import read_records
 from tests.servers import LiveServer, build_app
 from tests.twooter_client import TwooterClient
-from twooter.logs import records, settings
+from twooter.logwriter import records, settings
 
 SECRET_PASSWORD = "S3cret|pässwörd-\"x\""
 

@@ -12,13 +12,14 @@ import pytest
 from tests.logfiles import in_the_current_hour
 from tests.twooter_client import TwooterClient
 from tests import seed
-from twooter.logs import browse, records, settings
-from twooter.logs.files import file_name, tidy
-from twooter.logs.query import Query
+from twooter.logviewer import browse
+from twooter.logwriter import records, settings
+from twooter.logwriter.files import file_name, tidy
+from twooter.logviewer.query import Query
 
 HOUR = datetime(2030, 6, 15, 14, tzinfo=timezone.utc)
 HOUR_URL = "/logs/14@15-06-2030"
-ROW = re.compile(r'<tr class="log-row level-(\w+)"')
+ROW = re.compile(r'<details class="log-row level-(\w+)"')
 
 
 def write_records(folder: Path, instance: str, entries: list[records.Record], tail: bytes = b"") -> Path:
@@ -42,7 +43,7 @@ def rows(html: str) -> list[str]:
 
 
 def messages_in(html: str) -> list[str]:
-    return re.findall(r'<td class="log-message"><pre>(.*?)</pre>', html, re.S)
+    return re.findall(r'<span class="log-message">(.*?)</span>', html, re.S)
 
 
 def make_admin(app, client: TwooterClient, name: str = "operator") -> TwooterClient:
@@ -113,7 +114,7 @@ def test_instances_merge_newest_first_and_info_false_hides_info(admin, folder):
                                    record(3600, "next hour")])
     page = admin.get(HOUR_URL).text
     assert messages_in(page) == ["w1 last", "w2 info", "w1 error", "w2 warn", "w1 first"]
-    assert re.findall(r'<td class="log-instance">(\w+)</td>', page) == ["web1", "web2", "web1", "web2", "web1"]
+    assert re.findall(r'<span class="log-instance">(\w+)</span>', page) == ["web1", "web2", "web1", "web2", "web1"]
     hidden = admin.get(HOUR_URL + "?info=false").text
     assert messages_in(hidden) == ["w1 error", "w2 warn"]
     assert 'id="toggle-info"' in hidden and 'aria-pressed="false"' in hidden
@@ -162,7 +163,7 @@ def test_paging_by_offsets_visits_every_record_once(admin, folder, app):
     while url:
         page = admin.get(url, headers={"HX-Request": "true"} if pages else {}).text
         seen += messages_in(page)
-        more = re.search(r'<tr class="log-more" id="log-more" hx-get="([^"]+)"', page)
+        more = re.search(r'<div class="log-more" id="log-more" hx-get="([^"]+)"', page)
         url = more.group(1).replace("&amp;", "&") if more else None
         pages += 1
     assert seen == [message for _, message in expected]

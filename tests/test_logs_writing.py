@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 
 from tests.logfiles import read_records
 from twooter import create_app
-from twooter.logs import config as log_config
-from twooter.logs import levels, records
-from twooter.logs.files import log_files
+from twooter.logwriter import config as log_config
+from twooter.logwriter import levels, records
+from twooter.logwriter.files import log_files
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -161,7 +161,7 @@ def test_old_day_files_are_compressed_then_deleted(tmp_path, log_dir):
     log_dir.mkdir(parents=True)
     for day in ("2026-10-01", "2026-11-20", "2026-11-27"):
         (log_dir / f"{day}.web1.log").write_bytes(b'{"t":"x"}\n')
-    from twooter.logs.files import tidy
+    from twooter.logwriter.files import tidy
 
     tidy(log_dir, compress_after_days=2, delete_after_days=30, today=datetime(2026, 11, 28).date())
     assert sorted(path.name for path in log_dir.iterdir()) == ["2026-11-20.web1.log.gz", "2026-11-27.web1.log"]
@@ -264,7 +264,7 @@ def test_threads_and_processes_writing_at_once_lose_and_tear_no_line(tmp_path, l
 CRASHER = textwrap.dedent("""
     import sys
     from twooter import create_app
-    from twooter.logs import capture
+    from twooter.logwriter import capture
     app = create_app({"INSTANCE_PATH": sys.argv[1], "LOG_INSTANCE_NAME": "crash"})
     capture.install()
     print("hello from print", 42)
@@ -328,12 +328,12 @@ def test_apps_in_one_process_write_to_their_own_folders_without_piling_up_handle
             logging.getLogger("twooter.where").info(text)
     assert messages(tmp_path / "one" / "logs", "twooter.where") == [("INFO", "to one")]
     assert messages(tmp_path / "two" / "logs", "twooter.where") == [("INFO", "to two")]
-    ours = [h for h in logging.getLogger("twooter").handlers if h.__module__ == "twooter.logs.targets"]
+    ours = [h for h in logging.getLogger("twooter").handlers if h.__module__ == "twooter.logwriter.targets"]
     assert len(ours) == 2  # the default file and console targets, once
 
 
 def test_many_apps_in_one_process_keep_few_log_files_open(tmp_path):
-    from twooter.logs.targets import DescriptorPool
+    from twooter.logwriter.targets import DescriptorPool
 
     def open_log_files() -> int:
         found = 0

@@ -19,7 +19,7 @@ from tests.pgproxy import CUT, FORWARD_THEN_CUT, GO_AWAY, PostgresProxy, simple_
 from tests.servers import LiveServer, build_app
 from tests.twooter_client import TwooterClient
 from twooter.extensions import db
-from twooter.logs import settings
+from twooter.logwriter import settings
 
 RETRY_SECONDS = 2.0
 

@@ -14,7 +14,7 @@ from tests.servers import LiveServer, apps_sharing_one_database
 from tests.test_simapi import Simulator
 from twooter.data import tables as models
 from twooter.extensions import db
-from twooter.logs import settings
+from twooter.logwriter import settings
 
 PRECOMPOSED = "Jos\u00e9"          # é as one code point (NFC)
 DECOMPOSED = "Jose\u0301"          # e + COMBINING ACUTE ACCENT (NFD)

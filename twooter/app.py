@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, crossorigin, errors, favicon, framing, headers, logs, simapi, timelines
+from . import auth, crossorigin, errors, favicon, framing, headers, logwriter, metrics, simapi, timelines
 from .data import engine as database
-from .logs import viewer as log_viewer
+from .logviewer import routes as log_viewer
 from .config import (
     PROJECT_ROOT,
     instance_path,
@@ -42,10 +42,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         "SQLALCHEMY_ENGINE_OPTIONS", database.engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )
 
-    logs.init_app(app)
+    logwriter.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_PATH))
     database.init_app(app)
+    metrics.init_app(app)
     framing.init_app(app)
     crossorigin.init_app(app)
     headers.init_app(app)

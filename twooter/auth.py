@@ -7,9 +7,9 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
-from . import accounts, simapi, throttle
+from . import accounts, metrics, simapi, throttle
 from .crossorigin import changes_state
-from .logs.requests import note_failure
+from .logwriter.requests import note_failure
 from .routing import local_path_or_none, wants_partial
 
 bp = Blueprint("auth", __name__)
@@ -44,6 +44,7 @@ def register() -> Response | str | tuple[str, int]:
         except accounts.RegistrationError as problem:
             error = str(problem)
         else:
+            metrics.on_commit("registration", via="web")
             flash("You were successfully registered and can login now")
             return redirect(url_for("auth.login"))
     page = render_template("register.html", error=error, form=request.form)
@@ -64,7 +65,9 @@ def login() -> Response | str | tuple[str, int]:
             return _refused_login(refused, username, next_path)
         except accounts.LoginError as problem:
             error = str(problem)
+            metrics.count_login(success=False)
         else:
+            metrics.count_login(success=True)
             session.clear()
             session["user_id"] = user.id
             flash("You were logged in")

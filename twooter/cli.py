@@ -5,7 +5,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import accounts, create_app, logs
+from . import accounts, create_app, logwriter
 from .data import engine as database
 
 
@@ -25,8 +25,8 @@ def serve(host: str, port: int, threads: int) -> None:
 
     app = current_app._get_current_object()
     # From here on, console output and a crash of the process are in the log too.
-    logs.capture.install()
-    where = logs.settings.of(app)
+    logwriter.capture.install()
+    where = logwriter.settings.of(app)
     app.logger.info("starting instance %s on %s:%d (%d threads); logs in %s, configured by %s",
                     where.instance, host, port, threads, where.folder, where.config_path)
     database.upgrade_to_latest(app)

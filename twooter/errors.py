@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from .data.unit import DatabaseUnavailable
 from .extensions import db
-from .logs.requests import note_failure
+from .logwriter.requests import note_failure
 from .routing import wants_partial
 from .simapi import is_api_path
 

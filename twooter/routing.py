@@ -8,7 +8,7 @@ from flask import abort, request
 
 from . import accounts
 from .data.tables import User
-from .logs.requests import note_routine_failure
+from .logwriter.requests import note_routine_failure
 
 
 def wants_partial() -> bool:

@@ -23,7 +23,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from . import accounts, inputs, simulator
+from . import accounts, inputs, metrics, simulator
 from .crossorigin import changes_state
 from .routing import no_such_user
 
@@ -164,6 +164,7 @@ def register(latest: int | None) -> tuple[str, int]:
         _done(simulator.register(latest, username or "", email or "", password or ""))
     except accounts.RegistrationError as problem:
         abort(400, description=str(problem))
+    metrics.on_commit("registration", via="api")
     return "", 204
 
 
@@ -197,6 +198,7 @@ def user_messages(latest: int | None, username: str) -> Response | tuple[str, in
     if not _done(simulator.post(latest, username, content)):
         no_such_user(username)
     log.info("message posted by %s (%d characters)", username, len(content))
+    metrics.on_commit("twoot", via="api")
     return "", 204
 
 
@@ -216,6 +218,7 @@ def follows(latest: int | None, username: str) -> Response | tuple[str, int]:
     unknown = _done(simulator.change_following(latest, username, other, following=to_follow is not None))
     if unknown is not None:
         no_such_user(unknown)
+    metrics.on_commit("follow", change="follow" if to_follow is not None else "unfollow", via="api")
     return "", 204
 
 

@@ -14,7 +14,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from . import follows, inputs, twoots
+from . import follows, inputs, metrics, twoots
 from .crossorigin import changes_state
 from .data.tables import User
 from .routing import user_or_404, wants_partial
@@ -89,6 +89,7 @@ def add_message() -> Response | str:
         return Response(status=204) if wants_partial() else redirect(url_for("timelines.my_timeline"))
     twoot = twoots.post(author, text)
     current_app.logger.info("twoot posted by %s (%d characters)", author.username, len(text))
+    metrics.on_commit("twoot", via="web")
     flash("Your message was recorded")
     if wants_partial():
         return render_template("_posted.html", twoot=twoot)
@@ -107,6 +108,8 @@ def _change_follow(username: str, following: bool) -> Response | str:
     else:
         follows.unfollow(follower, followed)
         flash(f'You are no longer following "{followed.username}"')
+    # Counted after the unit of work committed the change.
+    metrics.on_commit("follow", change="follow" if following else "unfollow", via="web")
     if wants_partial():
         return render_template("_follow_changed.html", profile_user=followed, followed=following)
     return redirect(url_for("timelines.user_timeline", username=followed.username))

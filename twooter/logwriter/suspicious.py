@@ -11,8 +11,9 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 
+from ..logviewer import reader
 from ..names import name_key
-from . import files, reader, settings
+from . import files, settings
 from .records import format_time, parse_line
 
 log = logging.getLogger("twooter.security")

@@ -25,7 +25,7 @@ log = logging.getLogger("twooter.requests")
 HEADER = "X-Request-Id"
 ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # The viewer polls and static files are fetched with every page: routine, not news.
-QUIET_BLUEPRINTS = frozenset({"logs"})
+QUIET_BLUEPRINTS = frozenset({"logs", "metrics"})
 QUIET_ENDPOINTS = frozenset({"static"})
 
 

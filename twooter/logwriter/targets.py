@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import g, has_request_context
 
+from .. import metrics
 from . import files, records, redact, settings
 
 _local = threading.local()
@@ -57,6 +58,7 @@ def build(record: logging.LogRecord, where: settings.LogSettings | None) -> reco
             lambda text: redact.redact(text, secrets),
         )
         record._twooter_record = built
+        metrics.count_log_record(built.level)
     return built
 
 

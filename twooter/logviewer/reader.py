@@ -21,47 +21,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .files import UNPACKED_FOLDER, LogFile
+from ..logwriter.files import UNPACKED_FOLDER, LogFile
+from ..logwriter.records import LINE, LineLayout, format_time
 
 CHUNK = 64 * 1024
 # Below this a bisection step costs more than reading the span.
 BISECT_WINDOW = 16 * 1024
-TIME_PREFIX = b'{"t":"'
-TIME_LENGTH = 24
 
 
-def time_of(line: bytes) -> bytes | None:
+def time_of(line: bytes, layout: LineLayout = LINE) -> bytes | None:
     """The record time of a line as ISO bytes (which sort as times do), or None.
 
-    Our writer puts the time first; anything else is parsed in full.
+    Our writer puts the time first (at `layout.time_at`); a line that does
+    not start as the layout says is parsed in full.
     """
-    if line.startswith(TIME_PREFIX):
-        stamp = line[6:6 + TIME_LENGTH]
-        if len(stamp) == TIME_LENGTH and stamp[-1:] == b"Z" and line[6 + TIME_LENGTH:7 + TIME_LENGTH] == b'"':
-            return stamp
-        return None
-    from .records import parse_line, format_time
-
-    record = parse_line(line)
+    if line.startswith(layout.time_prefix):
+        return layout.time_of(line)
+    record = layout.decode(line)
     return format_time(record.time).encode() if record else None
 
 
 @dataclass
 class Source:
-    """An open day file and the end of its complete lines."""
+    """An open day file, the end of its complete lines, and the layout its lines are in."""
 
     info: LogFile
     handle: BinaryIO
     end: int
+    layout: LineLayout = LINE
 
     @classmethod
-    def open(cls, info: LogFile) -> "Source | None":
+    def open(cls, info: LogFile, layout: LineLayout = LINE) -> "Source | None":
+        """The file opened for reading, or None if it cannot be (gone, unreadable, a broken gzip)."""
         try:
             path = unpacked(info.path) if info.compressed else info.path
             handle: BinaryIO = open(path, "rb")
         except (OSError, EOFError, gzip.BadGzipFile):
             return None
-        return cls(info, handle, complete_end(handle))
+        return cls(info, handle, complete_end(handle), layout)
 
     def close(self) -> None:
         self.handle.close()
@@ -123,7 +120,7 @@ def first_at_or_after(source: Source, stamp: bytes, lo: int = 0, hi: int | None 
         line = b""
         while position < hi:
             line = handle.readline()
-            found = time_of(line.rstrip(b"\n"))
+            found = time_of(line.rstrip(b"\n"), source.layout)
             if found is not None:
                 break
             position += len(line)
@@ -137,7 +134,7 @@ def first_at_or_after(source: Source, stamp: bytes, lo: int = 0, hi: int | None 
     position = lo
     while position < hi:
         line = handle.readline()
-        found = time_of(line.rstrip(b"\n"))
+        found = time_of(line.rstrip(b"\n"), source.layout)
         if found is not None and found >= stamp:
             return position
         position += len(line)

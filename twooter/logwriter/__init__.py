@@ -1,11 +1,10 @@
-"""Logging: NLog's levels and configuration file on Python's `logging`, and the /logs viewer.
+"""Writing the log: NLog's levels and configuration file on Python's `logging`.
 
-Writing: levels.py (TRACE…FATAL, OFF), config.py (the configuration file and
-its reload), targets.py and files.py (one file per instance per UTC day),
-records.py (the line format), requests.py (a record per request),
+levels.py (TRACE…FATAL, OFF), config.py (the configuration file and its
+reload), targets.py and files.py (one file per instance per UTC day),
+records.py (a record, and LINE: the byte layout of a file line, which the
+viewer in twooter.logviewer reads by), requests.py (a record per request),
 redact.py (no secrets in lines), capture.py (console output), suspicious.py.
-Reading: reader.py (byte offsets in one file), browse.py (pages of an hour
-over every instance), query.py (the filters in the URL), viewer.py (routes).
 """
 from __future__ import annotations
 

@@ -23,9 +23,10 @@ from flask import (
     url_for,
 )
 
-from . import browse, files, settings
-from .levels import RECORD_LEVELS
-from .query import BadHour, Query, format_hour, hour_of, parse_hour
+from ..logwriter import files, settings
+from ..logwriter.levels import RECORD_LEVELS
+from . import browse
+from .query import BadHour, BadQuery, Query, format_hour, hour_of, parse_hour
 from ..routing import wants_partial
 
 bp = Blueprint("logs", __name__, url_prefix="/logs")
@@ -47,11 +48,19 @@ def _folder() -> Path:
 
 
 def _query(hour_text: str) -> Query:
+    """The hour in the path (404 if it is none) and the filters in the query string (400 if unusable)."""
     try:
         hour = parse_hour(hour_text)
     except BadHour as problem:
         abort(404, description=str(problem))
-    return Query.from_args(hour, request.args)
+    return _filters(hour)
+
+
+def _filters(hour: datetime) -> Query:
+    try:
+        return Query.from_args(hour, request.args)
+    except BadQuery as problem:
+        abort(400, description=str(problem))
 
 
 def _cursor(name: str) -> dict[str, int] | None:
@@ -89,7 +98,8 @@ def _is_current(query: Query) -> bool:
 @bp.route("/")
 def newest():
     hour = browse.newest_hour(_folder()) or hour_of(datetime.now(timezone.utc))
-    return redirect(url_for("logs.hour", hour=format_hour(hour), **request.args))
+    # Only the filters carry over, checked: url_for would take `_external` and the like as its own.
+    return redirect(url_for("logs.hour", hour=format_hour(hour), **_filters(hour).args()))
 
 
 @bp.route("/<hour>")
@@ -109,6 +119,8 @@ def hour(hour: str):
         "previous_hour": format_hour(query.hour - timedelta(hours=1)),
         "next_hour": format_hour(query.hour + timedelta(hours=1)),
         "tail_poll": TAIL_POLL,
+        # Counting the hour's levels reads the whole hour: they come with the chart, which loads after the page.
+        "level_counts": None,
     }
     if wants_partial():
         if cursor is not None:
@@ -154,6 +166,7 @@ def chart(hour: str):
         (info.path.name, _size(info.path)) for info in files.log_files(folder, query.hour.date())
     )
     counts = _counts(folder, Query(hour=query.hour, instance=query.instance), signature)
+    partial = wants_partial()
     page = render_template(
         "_log_chart.html",
         query=query,
@@ -161,8 +174,10 @@ def chart(hour: str):
         levels=list(reversed(RECORD_LEVELS)),
         most=max([sum(counter.values()) for counter in counts.values()] + [1]),
         hour_url=url_maker(query),
+        # In the page, the level toggles take the hour's counts from here (out of band).
+        level_counts=browse.level_totals(counts) if partial else None,
     )
-    if wants_partial():
+    if partial:
         return page
     return Response(page, mimetype="image/svg+xml")
 

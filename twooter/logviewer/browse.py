@@ -16,9 +16,10 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
-from . import files, reader
+from ..logwriter import files
+from ..logwriter.records import LINE, LineLayout, Record, format_time
+from . import reader
 from .query import Query, hour_of
-from .records import Record, format_time, parse_line
 
 PAGE_SIZE = 100
 # Lines one page may read while looking for matches (a rare search term):
@@ -27,10 +28,6 @@ SCAN_BUDGET = 50_000
 # Records two threads wrote in the other order are still found near an hour's edge.
 EDGE_SLACK = timedelta(seconds=5)
 TAIL_MAX_BYTES = 4 * 1024 * 1024
-# Our writer puts the level right after the time: {"t":"<24 characters>","lvl":"INFO",…
-LEVEL_KEY = b',"lvl":"'
-LEVEL_KEY_AT = 31
-LEVEL_AT = LEVEL_KEY_AT + len(LEVEL_KEY)
 
 
 @dataclass
@@ -53,23 +50,40 @@ def encode_cursor(cursor: dict[str, int] | None) -> str:
     return ",".join(f"{name}:{offset}" for name, offset in sorted(cursor.items()))
 
 
+# Bounds on what a cursor may say, checked before any of it meets a file.
+MAX_CURSOR_INSTANCES = 1000
+MAX_OFFSET = 2**63 - 1
+_CURSOR_PART = re.compile(r"^([A-Za-z0-9_.-]{1,100}):([0-9]{1,19})$")
+
+
 def decode_cursor(text: str) -> dict[str, int]:
-    """ValueError for anything that is not `name:offset,…` as encode_cursor writes it."""
+    """`name:offset,…` as encode_cursor writes it, as {instance: byte offset}.
+
+    ValueError for anything else: a name that is not an instance name, an
+    offset that is not ASCII digits or is past 2**63 - 1, a name given
+    twice, more than MAX_CURSOR_INSTANCES instances.
+    """
     cursor: dict[str, int] = {}
-    for part in filter(None, text.split(",")):
-        name, _, offset = part.rpartition(":")
-        if not name or not offset.isdigit() or files.safe_instance_name(name) != name:
-            raise ValueError(f"not a log cursor: {text!r}")
-        cursor[name] = int(offset)
+    parts = text.split(",") if text else []
+    if len(parts) > MAX_CURSOR_INSTANCES:
+        raise ValueError(f"a log cursor names at most {MAX_CURSOR_INSTANCES} instances")
+    for part in parts:
+        match = _CURSOR_PART.match(part)
+        if not match or files.safe_instance_name(match.group(1)) != match.group(1) or match.group(1) in cursor:
+            raise ValueError("not a log cursor")
+        offset = int(match.group(2))
+        if offset > MAX_OFFSET:
+            raise ValueError("not a log cursor")
+        cursor[match.group(1)] = offset
     return cursor
 
 
-def _sources(folder: Path, query: Query, stack: ExitStack) -> list[reader.Source]:
+def _sources(folder: Path, query: Query, stack: ExitStack, layout: LineLayout) -> list[reader.Source]:
     opened = []
     for info in files.log_files(folder, query.hour.date()):
         if query.instance and info.instance != query.instance:
             continue
-        source = reader.Source.open(info)
+        source = reader.Source.open(info, layout)
         if source is not None:
             stack.enter_context(source)
             opened.append(source)
@@ -83,19 +97,19 @@ def _span(source: reader.Source, query: Query) -> tuple[int, int]:
     return start, reader.first_at_or_after(source, high, start)
 
 
-def _candidate(line: bytes, query: Query, needle: bytes | None) -> bool:
+def _candidate(line: bytes, query: Query, needle: bytes | None, layout: LineLayout) -> bool:
     """Cheap checks on the raw line before decoding it."""
-    if line[LEVEL_KEY_AT:LEVEL_AT] == LEVEL_KEY:
-        close = line.find(b'"', LEVEL_AT)
-        if close > 0 and not query.shows_level(line[LEVEL_AT:close]):
-            return False
+    level = layout.level_of(line)
+    if level is not None and not query.shows_level(level):
+        return False
     return needle is None or needle in line.lower()
 
 
-def _matching(line: bytes, query: Query, needle: bytes | None, low: str, high: str) -> Record | None:
-    if not _candidate(line, query, needle):
+def _matching(line: bytes, query: Query, needle: bytes | None, low: str, high: str,
+              layout: LineLayout) -> Record | None:
+    if not _candidate(line, query, needle, layout):
         return None
-    record = parse_line(line)
+    record = layout.decode(line)
     if record is None:
         return None
     stamp = format_time(record.time)
@@ -111,19 +125,23 @@ def _scan(source: reader.Source, start: int, end: int, query: Query, needle: byt
     last = b"\xff" if newest_first else b""
     lines = reader.backward(source, start, end) if newest_first else reader.forward(source, start, end)
     for offset, line in lines:
-        stamp = reader.time_of(line)
+        stamp = reader.time_of(line, source.layout)
         if stamp is not None:
             last = stamp
-        yield last, source.info.instance, offset, _matching(line, query, needle, low, high), line
+        yield last, source.info.instance, offset, _matching(line, query, needle, low, high, source.layout), line
 
 
 def read_page(folder: Path, query: Query, cursor: dict[str, int] | None = None,
-              size: int = PAGE_SIZE, budget: int = SCAN_BUDGET) -> Page:
-    """The newest `size` matching records before `cursor` (from the end of the hour if None)."""
-    needle = query.text_prefilter()
+              size: int = PAGE_SIZE, budget: int = SCAN_BUDGET, layout: LineLayout = LINE) -> Page:
+    """The newest `size` matching records before `cursor` (from the end of the hour if None).
+
+    `cursor` maps instance names to byte offsets (line starts) where the page
+    ends; the Page's next_cursor is the same for the page after it.
+    """
+    needle = query.text_prefilter(layout)
     with ExitStack() as stack:
         streams, ends, tail = [], {}, {}
-        for source in _sources(folder, query, stack):
+        for source in _sources(folder, query, stack, layout):
             name = source.info.instance
             start, end = _span(source, query)
             tail[name] = source.end
@@ -150,14 +168,15 @@ def read_page(folder: Path, query: Query, cursor: dict[str, int] | None = None,
         return Page(entries, next_cursor, tail, scanned)
 
 
-def read_new(folder: Path, query: Query, after: dict[str, int]) -> tuple[list[Entry], dict[str, int]]:
+def read_new(folder: Path, query: Query, after: dict[str, int],
+             layout: LineLayout = LINE) -> tuple[list[Entry], dict[str, int]]:
     """Records written since `after` (per instance, offsets), newest first, and the new cursor."""
-    needle = query.text_prefilter()
+    needle = query.text_prefilter(layout)
     low, high = format_time(query.start), format_time(query.end)
     entries: list[Entry] = []
     cursor: dict[str, int] = {}
     with ExitStack() as stack:
-        for source in _sources(folder, query, stack):
+        for source in _sources(folder, query, stack, layout):
             name = source.info.instance
             start = min(after.get(name, 0), source.end)
             if source.end - start > TAIL_MAX_BYTES:
@@ -166,7 +185,7 @@ def read_new(folder: Path, query: Query, after: dict[str, int]) -> tuple[list[En
                 source.handle.readline()
                 start = source.handle.tell()
             for offset, line in reader.forward(source, start, source.end):
-                record = _matching(line, query, needle, low, high)
+                record = _matching(line, query, needle, low, high, layout)
                 if record is not None:
                     entries.append(Entry(record, offset))
             cursor[name] = source.end
@@ -174,12 +193,12 @@ def read_new(folder: Path, query: Query, after: dict[str, int]) -> tuple[list[En
     return entries, cursor
 
 
-def raw_lines(folder: Path, query: Query) -> Iterator[bytes]:
+def raw_lines(folder: Path, query: Query, layout: LineLayout = LINE) -> Iterator[bytes]:
     """The file lines of the matching records, oldest first, each with its newline."""
-    needle = query.text_prefilter()
+    needle = query.text_prefilter(layout)
     with ExitStack() as stack:
         streams = []
-        for source in _sources(folder, query, stack):
+        for source in _sources(folder, query, stack, layout):
             start, end = _span(source, query)
             streams.append(_scan(source, start, end, query, needle, newest_first=False))
         for _, _, _, record, line in heapq.merge(*streams, key=lambda item: item[0]):
@@ -187,16 +206,16 @@ def raw_lines(folder: Path, query: Query) -> Iterator[bytes]:
                 yield line + b"\n"
 
 
-MINUTE_AND_LEVEL = re.compile(rb'^\{"t":"\d{4}-\d\d-\d\dT(\d\d):(\d\d):\d\d\.\d{3}Z","lvl":"([A-Z]+)"', re.M)
+def minute_counts(folder: Path, query: Query, layout: LineLayout = LINE) -> dict[int, Counter]:
+    """Records per minute of the hour and level (all levels, every instance unless filtered).
 
-
-def minute_counts(folder: Path, query: Query) -> dict[int, Counter]:
-    """Records per minute of the hour and level (all levels, every instance unless filtered)."""
+    Reads only the time and level at the start of each line (see LineLayout).
+    """
     whole_hour = Query(hour=query.hour, instance=query.instance)
     counts: dict[int, Counter] = {minute: Counter() for minute in range(60)}
     wanted_hour = f"{query.hour.hour:02d}".encode()
     with ExitStack() as stack:
-        for source in _sources(folder, whole_hour, stack):
+        for source in _sources(folder, whole_hour, stack, layout):
             start, end = _span(source, whole_hour)
             source.handle.seek(start)
             remaining = end - start
@@ -206,10 +225,18 @@ def minute_counts(folder: Path, query: Query) -> dict[int, Counter]:
                 remaining = end - source.handle.tell()
                 cut = block.rfind(b"\n") + 1
                 block, carry = block[:cut], block[cut:]
-                for hour, minute, level in MINUTE_AND_LEVEL.findall(block):
+                for hour, minute, level in layout.minute_and_level.findall(block):
                     if hour == wanted_hour:
                         counts[int(minute)][level.decode()] += 1
     return counts
+
+
+def level_totals(counts: dict[int, Counter]) -> Counter:
+    """Records of each level over the whole hour, from minute_counts."""
+    total: Counter = Counter()
+    for counter in counts.values():
+        total.update(counter)
+    return total
 
 
 def newest_hour(folder: Path) -> datetime | None:
@@ -217,9 +244,10 @@ def newest_hour(folder: Path) -> datetime | None:
     for day in reversed(files.days_with_records(folder)):
         newest = None
         with ExitStack() as stack:
-            for source in _sources(folder, Query(hour=datetime.combine(day, datetime.min.time(), timezone.utc)), stack):
+            day_query = Query(hour=datetime.combine(day, datetime.min.time(), timezone.utc))
+            for source in _sources(folder, day_query, stack, LINE):
                 for _, line in reader.backward(source, 0, source.end):
-                    record = parse_line(line)
+                    record = source.layout.decode(line)
                     if record is not None:
                         newest = max(newest or record.time, record.time)
                         break

@@ -1,0 +1,85 @@
+"""Prometheus from deploy/prometheus/: configuration into a directory, and the process started on it."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import requests
+
+from . import DEPLOY as DEPLOY_ROOT, fill, stop  # noqa: F401  (stop: for callers)
+
+DEPLOY = DEPLOY_ROOT / "prometheus"
+JOBS = ("twooter", "haproxy", "patroni", "postgres")
+
+
+def write_config(directory: Path, targets: Mapping[str, Sequence[str]], scrape_interval: str = "15s",
+                 evaluation_interval: str | None = None) -> Path:
+    """Write prometheus.yml, alerts.yml and targets/<job>.json into `directory`; the path of prometheus.yml.
+
+    `targets` maps a job (twooter, haproxy, patroni, postgres) to `host:port`
+    addresses; jobs left out scrape nothing. Intervals are Prometheus
+    durations ("1s", "15s"). ValueError for an unknown job.
+    """
+    unknown = set(targets) - set(JOBS)
+    if unknown:
+        raise ValueError(f"unknown scrape job(s) {sorted(unknown)}; known: {', '.join(JOBS)}")
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "prometheus.yml"
+    config.write_text(fill(DEPLOY / "prometheus.yml", scrape_interval=scrape_interval,
+                           evaluation_interval=evaluation_interval or scrape_interval), encoding="utf-8")
+    shutil.copyfile(DEPLOY / "alerts.yml", directory / "alerts.yml")
+    (directory / "targets").mkdir(exist_ok=True)
+    for job in JOBS:
+        addresses = list(targets.get(job, ()))
+        groups = [{"targets": addresses}] if addresses else []
+        partial = directory / "targets" / f".{job}.json"
+        partial.write_text(json.dumps(groups), encoding="utf-8")
+        partial.replace(directory / "targets" / f"{job}.json")  # whole, for a Prometheus that watches
+    return config
+
+
+def start(directory: Path, listen: str, binary: str = "prometheus") -> subprocess.Popen:
+    """Start Prometheus on the configuration in `directory` (write_config), data in directory/data.
+
+    `listen` is host:port for its web API. The process's output goes to
+    directory/prometheus.log. Stop it with `stop`.
+    """
+    log = open(directory / "prometheus.log", "ab")
+    try:
+        return subprocess.Popen(
+            [binary, f"--config.file={directory / 'prometheus.yml'}",
+             f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address={listen}"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    finally:
+        log.close()
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    """Wait for Prometheus at `url` to answer /-/ready; RuntimeError if it exits or takes longer."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prometheus exited with {process.returncode}")
+        try:
+            if requests.get(url + "/-/ready", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"prometheus at {url} was not ready within {seconds} s")
+
+
+def query(url: str, expression: str, timeout: float = 30) -> list[dict]:
+    """The instant vector (or scalar, as one element) an expression gives now; RuntimeError on a query error."""
+    answer = requests.get(url + "/api/v1/query", params={"query": expression}, timeout=timeout).json()
+    if answer.get("status") != "success":
+        raise RuntimeError(f"{expression}: {answer.get('error')}")
+    data = answer["data"]
+    if data["resultType"] in ("scalar", "string"):
+        return [{"metric": {}, "value": data["result"]}]
+    return data["result"]
