@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from tests.logfiles import read_records
+from tests.scrape import Scrape
 from tests.pgproxy import CUT, FORWARD_THEN_CUT, GO_AWAY, PostgresProxy, simple_query
 from tests.servers import LiveServer, build_app
 from tests.twooter_client import TwooterClient
@@ -109,6 +110,7 @@ def test_a_terminated_backend_mid_unit_is_retried_and_stores_the_twoot_once(dire
     assert len(pids) == 2 and pids[0] != pids[1]  # the second attempt ran on a new connection
     assert _twoots_saying(postgres, "through a terminated backend") == 1
     assert sim.latest() == 41
+    assert Scrape.of(direct_server.url).value("twooter_db_retries_total", outcome="committed") == 1
 
 
 def test_a_web_post_whose_backend_is_terminated_is_retried(direct_server, postgres):
@@ -184,6 +186,9 @@ def test_a_database_away_longer_than_the_budget_answers_503_and_writes_nothing(
     posted = visitor.add_message("a web twoot during the outage")
     assert posted.status_code == 503 and "Retry-After" in posted.headers
     assert "briefly unavailable" in posted.text and "Traceback" not in posted.text
+    # The API's tweet is the one writing unit that gave up: the page and the web's
+    # post failed while still reading (the post, who is signed in).
+    assert Scrape.of(proxied_server.url).value("twooter_db_retries_total", outcome="failed") == 1
     records = [r for r in read_records(settings.of(proxied_server.app).folder)
                if r.request_id == posted.headers["X-Request-Id"]]
     assert [(r.logger, r.level) for r in records if r.logger == "twooter.requests"] == [

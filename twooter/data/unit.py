@@ -33,6 +33,7 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from .. import metrics
 from ..extensions import db
 from .engine import WRITES, WriteLockTimeout
 
@@ -129,19 +130,27 @@ def finish_reading() -> None:
 class _Attempts:
     """Sleeps between attempts, doubling with jitter, until the budget is spent."""
 
-    def __init__(self) -> None:
+    def __init__(self, counted: bool = False) -> None:
         self.deadline = time.monotonic() + _budget_seconds()
         self.delay = FIRST_DELAY_SECONDS
+        self.counted = counted  # units that write are what twooter_db_retries_total counts
 
     def wait_or_give_up(self, error: BaseException) -> None:
         pause = self.delay * random.uniform(0.5, 1.0)
         if time.monotonic() + pause > self.deadline:
+            if self.counted:
+                metrics.count_db_retry("failed")
             raise DatabaseUnavailable(retry_after_seconds(), error) from error
         if self.delay == FIRST_DELAY_SECONDS:  # once per unit, not once per attempt
             current_app.logger.warning("database unavailable, retrying for up to %.1f s: %s",
                                        self.deadline - time.monotonic(), str(error).partition("\n")[0])
         time.sleep(pause)
         self.delay = min(self.delay * 2, LONGEST_DELAY_SECONDS)
+
+    def succeeded(self) -> None:
+        """The unit finished; count it when it needed a retry to get there."""
+        if self.counted and self.delay != FIRST_DELAY_SECONDS:
+            metrics.count_db_retry("committed")
 
 
 def _begin_writing() -> int | None:
@@ -199,7 +208,7 @@ def writing(work: Callable[[], T]) -> T:
     back), DatabaseUnavailable when the retry budget is spent.
     """
     _end_reads()
-    attempts = _Attempts()
+    attempts = _Attempts(counted=True)
     while True:
         txid = None
         try:
@@ -207,10 +216,12 @@ def writing(work: Callable[[], T]) -> T:
             result = work()
             db.session.flush()
             _commit(txid)
+            attempts.succeeded()
             return result
         except _CommitLost as lost:
             db.session.rollback()
             if _committed(txid, attempts):
+                attempts.succeeded()
                 return result
             attempts.wait_or_give_up(lost)
         except (DBAPIError, WriteLockTimeout) as error:
