@@ -138,12 +138,27 @@ class LocalCluster:
     def edge_url(self) -> str:
         return f"http://127.0.0.1:{self.base_port}"
 
-    def database_url(self) -> str:
-        return self.status()["database_url"]
+    def front_url(self, database: str = "twooter", front: str = "primary", user: str = "twooter") -> str:
+        """A libpq URL through HAProxy's primary (writes) or read front."""
+        passwords = json.loads((self.folder / "secrets.json").read_text())
+        password = passwords["app_database" if user == "twooter" else "superuser"]
+        port = self.base_port + (1 if front == "primary" else 2)
+        return f"postgresql://{user}:{password}@127.0.0.1:{port}/{database}"
 
-    def query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
-        """Read the app's database through the primary's front."""
-        connection = psycopg2.connect(self.database_url(), connect_timeout=10)
+    def create_database(self, name: str) -> str:
+        """A new empty database owned by the app's role, made through the primary's front; its URL."""
+        connection = psycopg2.connect(self.front_url("postgres", user="postgres"), connect_timeout=10)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{name}" OWNER twooter')
+        finally:
+            connection.close()
+        return self.front_url(name)
+
+    def query(self, sql: str, parameters: tuple = (), database: str = "twooter", front: str = "primary") -> list[tuple]:
+        """Read a database of the cluster through one of HAProxy's fronts."""
+        connection = psycopg2.connect(self.front_url(database, front), connect_timeout=10)
         try:
             with connection.cursor() as cursor:
                 cursor.execute(sql, parameters)

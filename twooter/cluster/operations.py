@@ -56,6 +56,14 @@ class Cluster:
         record = self.state["components"].get(name)
         return Tracked(record["pid"], record["started"]) if record else None
 
+    def running_component(self, name: str) -> tuple[Component, Tracked]:
+        """The component `name` and its process; ClusterError when it is unknown or not running."""
+        component = self.component(name)
+        tracked = self.tracked(name)
+        if tracked is None or not tracked.alive():
+            raise ClusterError(f"{name} is not running")
+        return component, tracked
+
     def running(self, name: str) -> bool:
         tracked = self.tracked(name)
         return tracked is not None and tracked.alive()
@@ -239,11 +247,7 @@ def kill(folder: Path, name: str) -> list[int]:
     Returns the process ids that were killed. ClusterError when it is not running.
     """
     with exclusive(Path(folder)):
-        cluster = Cluster.open(folder)
-        component = cluster.component(name)
-        tracked = cluster.tracked(name)
-        if tracked is None or not tracked.alive():
-            raise ClusterError(f"{name} is not running")
+        component, tracked = Cluster.open(folder).running_component(name)
         victims = [tracked, *component.also_kill()]
         for victim in victims:
             kill_group(victim)
@@ -256,10 +260,7 @@ def stop(folder: Path, name: str) -> None:
     """Stop one component as its service manager would (SIGTERM, then SIGKILL after a while)."""
     with exclusive(Path(folder)):
         cluster = Cluster.open(folder)
-        component = cluster.component(name)
-        tracked = cluster.tracked(name)
-        if tracked is None or not tracked.alive():
-            raise ClusterError(f"{name} is not running")
+        component, _tracked = cluster.running_component(name)
         _stop(cluster, [component])
 
 
