@@ -22,10 +22,15 @@ ENGINES = ("etcd", "patroni", "haproxy")
 PORT_SPAN = 100
 
 
+# Below the kernel's ephemeral range (32768 and up), where client sockets and
+# other tests' `bind(port 0)` land, and apart from 20000-29999 (manual runs).
+PORT_RANGE = (10000, 20000)
+
+
 def free_port_block() -> int:
     """A base port whose 100 ports are all free on 127.0.0.1 (the cluster's layout needs that many)."""
     for _ in range(200):
-        base = random.randrange(30000, 60000 - PORT_SPAN, PORT_SPAN)
+        base = random.randrange(PORT_RANGE[0], PORT_RANGE[1] - PORT_SPAN, PORT_SPAN)
         probes = []
         try:
             for port in range(base, base + PORT_SPAN):
@@ -48,9 +53,7 @@ class LocalCluster:
         missing = [engine for engine in ENGINES if shutil.which(engine) is None]
         if missing:
             unavailable(f"{', '.join(missing)} not installed; `bash tests/run` installs them")
-        # Under /tmp, not pytest's folder (mode 700): the postgres account must reach its data.
-        self.folder = Path(tempfile.mkdtemp(prefix="twooter-cluster-", dir="/tmp"))
-        self.folder.chmod(0o755)
+        self.folder = _new_folder()
         self.base_port = free_port_block()
         self.instances, self.postgres_nodes = instances, postgres_nodes
         self.started_pids: dict[int, float] = {}
@@ -65,9 +68,19 @@ class LocalCluster:
                                  f"{done.stdout}\n{done.stderr}")
         return done
 
-    def up(self) -> None:
-        self.run("up", "--instances", str(self.instances), "--postgres-nodes", str(self.postgres_nodes),
-                 "--base-port", str(self.base_port), timeout=400)
+    def up(self, attempts: int = 3) -> None:
+        """`cluster up`; on another block of ports when one was taken by someone else meanwhile."""
+        for attempt in range(attempts):
+            done = self.run("up", "--instances", str(self.instances), "--postgres-nodes", str(self.postgres_nodes),
+                            "--base-port", str(self.base_port), timeout=400, check=False)
+            if done.returncode == 0:
+                return
+            if "in use" not in done.stdout + done.stderr or attempt == attempts - 1:
+                raise AssertionError(f"twooter cluster up exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+            # What the failed start wrote (etcd's members, Patroni's data) names the old ports.
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = _new_folder()
+            self.base_port = free_port_block()
 
     def remember_pids(self) -> None:
         """Every process the cluster runs now, so teardown can make sure none outlives it."""
@@ -175,6 +188,13 @@ class LocalCluster:
         """The status of GET `path` at the edge, as the simulator asks it."""
         return requests.get(self.edge_url + path, headers={"Authorization": SIMULATOR_AUTHORIZATION},
                             timeout=10).status_code
+
+
+def _new_folder() -> Path:
+    # Under /tmp, not pytest's folder (mode 700): the postgres account must reach its data.
+    folder = Path(tempfile.mkdtemp(prefix="twooter-cluster-", dir="/tmp"))
+    folder.chmod(0o755)
+    return folder
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
