@@ -242,7 +242,7 @@ class HAProxy(Component):
     def values(self) -> dict:
         spec = self.spec
         return {
-            "runtime_socket": str(spec.runtime_socket), "log_target": None,
+            "runtime_socket": str(spec.runtime_socket), "log_target": "stderr format raw",
             "edge_address": f"{HOST}:{spec.edge_port}", "primary_address": f"{HOST}:{spec.primary_port}",
             "replica_address": f"{HOST}:{spec.replica_port}", "stats_address": f"{HOST}:{spec.stats_port}",
             "apps": [{"name": n, "address": f"{HOST}:{spec.app_port(n)}"} for n in spec.app_names()],
