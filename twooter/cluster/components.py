@@ -275,7 +275,7 @@ class AppInstance(Component):
     def values(self) -> dict:
         return {"database_url": self.spec.database_url(self.passwords["app_database"]),
                 "secret_key": self.passwords["secret_key"], "instance_name": self.name,
-                "instance_path": str(self.home / "instance"), "listen_host": HOST,
+                "instance_path": str(self.home / "instance"), "listen_host": HOST, "trusted_proxy": HOST,
                 "listen_port": self.spec.app_port(self.name)}
 
     def prepare(self) -> None:
