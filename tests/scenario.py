@@ -17,6 +17,7 @@ import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Mapping
 from urllib.parse import quote
 
 SIMULATOR_AUTHORIZATION = "Basic c2ltdWxhdG9yOnN1cGVyX3NhZmUh"
@@ -205,17 +206,30 @@ def send(host: str, port: int, method: str, path: str, body: dict | None,
 
     `timeout` is seconds of silence on the socket before giving up ("timeout").
     """
+    status, seconds, error, _headers = exchange(host, port, method, path, body, timeout, authorization)
+    return status, seconds, error
+
+
+def exchange(host: str, port: int, method: str, path: str, body: dict | None,
+             timeout: float = ANSWER_TIMEOUT, authorization: str = SIMULATOR_AUTHORIZATION,
+             ) -> tuple[int | None, float, str | None, Mapping[str, str]]:
+    """`send`, plus the answer's headers, looked up without regard to case ({} when there was no answer).
+
+    HAProxy sends header names in lower case; http.client keeps them as sent.
+    """
     payload = None if body is None else json.dumps(body).encode("utf-8")
     headers = {"Connection": "close", "Authorization": authorization}
     if payload is not None:
         headers["Content-Type"] = "application/json"
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     started = time.perf_counter()
+    answer_headers: Mapping[str, str] = {}
     try:
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()
         response.read()
         status, error = response.status, None
+        answer_headers = response.msg
     except ConnectionRefusedError:
         status, error = None, "refused"
     except (socket.timeout, TimeoutError):
@@ -225,7 +239,7 @@ def send(host: str, port: int, method: str, path: str, body: dict | None,
     finally:
         connection.close()
     seconds = time.perf_counter() - started
-    return status, seconds, error
+    return status, seconds, error, answer_headers
 
 
 def replay(host: str, port: int, actions: list[Action], timeout: float = ANSWER_TIMEOUT,

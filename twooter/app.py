@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, crossorigin, errors, favicon, framing, headers, logwriter, metrics, simapi, timelines
+from . import auth, crossorigin, errors, favicon, framing, headers, health, logwriter, metrics, simapi, timelines
 from .data import engine as database
 from .logviewer import routes as log_viewer
 from .config import (
-    PROJECT_ROOT,
     instance_path,
     load_or_create_secret_key,
     settings_from_environment,
+    shipped_folder,
 )
 from .extensions import db, migrate
 from .schema import MIGRATIONS_PATH
@@ -31,8 +31,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         "twooter",  # the package: the app's name, and its logger's
         instance_path=str(folder),
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=str(shipped_folder("templates")),
+        static_folder=str(shipped_folder("static")),
     )
     app.config.from_mapping(settings_from_environment(folder))
     app.config.update(overrides)
@@ -53,6 +53,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     favicon.init_app(app)
 
     app.register_blueprint(errors.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(log_viewer.bp)
     app.register_blueprint(timelines.bp)

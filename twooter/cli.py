@@ -7,11 +7,15 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from . import accounts, create_app, logwriter
 from .data import engine as database
+from .cluster.commands import cluster
 
 
 @click.group(cls=FlaskGroup, create_app=create_app)
 def main() -> None:
     """Twooter: a MiniTwit-family microblog."""
+
+
+main.add_command(cluster)
 
 
 @main.command("serve")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import click
 
-from .config import PROJECT_ROOT
+from .config import shipped_folder
 
-MIGRATIONS_PATH = PROJECT_ROOT / "migrations"
+MIGRATIONS_PATH = shipped_folder("migrations")
 
 # A PostgreSQL advisory lock id. Any fixed number works; it only has to be
 # the same for every instance and for migrate_tools.
