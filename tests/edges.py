@@ -1,0 +1,240 @@
+"""A redundant edge on one machine for tests and the benchmark: namespaces, app instances, load, outcomes.
+
+`EdgeSite` builds the network (twooter.cluster.netns), serves the app from
+`twooter serve` processes on the root namespace's address on the bridge,
+and starts two edges (twooter.cluster.vip) in front of them. `Load` runs
+tests/edge_load.py inside the client namespace; `Outcome` reads what it
+recorded and what the database holds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+
+from tests.servers import ServerProcess
+from twooter.cluster import netns, vip
+from twooter.config import PROJECT_ROOT
+
+HAPROXY_CONFIG = """\
+# The edge of a test: the virtual address in front of the app instances.
+global
+    maxconn 4000
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    retries 2
+    # Only a connection that was never made is tried again: a POST is never sent twice.
+    retry-on conn-failure
+    option redispatch
+
+frontend monitor
+    bind {monitor_host}:{monitor_port}
+    monitor-uri {monitor_path}
+
+frontend twooter
+    bind {vip}:{port}
+    default_backend apps
+
+backend apps
+    balance roundrobin
+    option httpchk GET /latest
+{servers}
+"""
+
+
+def haproxy_config(pair: vip.EdgePair, servers: list[str]) -> str:
+    """A small edge configuration: `pair`'s address and monitor in front of `servers` ("HOST:PORT")."""
+    lines = "\n".join(f"    server app{index} {server} check inter 1s" for index, server in enumerate(servers, 1))
+    return HAPROXY_CONFIG.format(monitor_host=pair.monitor.host, monitor_port=pair.monitor.port,
+                                 monitor_path=pair.monitor.path, vip=pair.network.vip, port=pair.port,
+                                 servers=lines)
+
+
+class EdgeSite:
+    """Two edges sharing a virtual address, in front of `instances` app servers on one database."""
+
+    def __init__(self, app: Flask, folder: Path, instances: int = 2):
+        self.app = app
+        self.folder = folder
+        self.instances = instances
+        self._cleanup = ExitStack()
+        self.network: netns.EdgeNetwork | None = None
+        self.pair: vip.EdgePair | None = None
+
+    def __enter__(self) -> "EdgeSite":
+        try:
+            self.network = netns.create()
+            self._cleanup.callback(netns.remove, self.network)
+            servers = [self._cleanup.enter_context(ServerProcess(self.app, host=self.network.host_address))
+                       for _ in range(self.instances)]
+            self.pair = vip.EdgePair(self.network, self.folder / "edges")
+            self._cleanup.callback(self.pair.down)
+            backends = [f"{server.host}:{server.port}" for server in servers]
+            self.pair.up(lambda name: haproxy_config(self.pair, backends))
+        except BaseException:
+            self._cleanup.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._cleanup.close()
+
+    @property
+    def database_url(self) -> str:
+        return self.app.config["SQLALCHEMY_DATABASE_URI"]
+
+    def restore(self) -> None:
+        """Every edge running again, exactly one holding the address and the others backups."""
+        for name in self.pair.names:
+            self.pair.start(name)
+        netns.wait_for(lambda: self.pair.active() is not None, vip.START_SECONDS, "one edge to hold the address")
+        for name in self.pair.names:
+            if name != self.pair.active():
+                self.pair.wait_until_backup(name)
+
+    def load(self, tag: str | None = None, **options) -> "Load":
+        return Load(self, tag or f"edge {uuid.uuid4().hex[:8]}", **options)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request the load sent, as tests/edge_load.py recorded it (times: CLOCK_MONOTONIC seconds)."""
+
+    worker: int
+    kind: str
+    text: str | None
+    started: float
+    ended: float
+    status: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Load:
+    """tests/edge_load.py in the client namespace, against the virtual address, until the block ends."""
+
+    def __init__(self, site: EdgeSite, tag: str, workers: int = 4, seconds: float = 240, requests: int = 40_000):
+        self.site = site
+        self.tag = tag
+        folder = site.folder / "load"
+        folder.mkdir(parents=True, exist_ok=True)
+        slug = tag.replace(" ", "-")
+        self.out = folder / f"{slug}.jsonl"
+        self.stop_file = folder / f"{slug}.stop"
+        self._argv = [sys.executable, "-m", "tests.edge_load", site.pair.url, str(self.out), "--tag", tag,
+                      "--workers", str(workers), "--seconds", str(seconds), "--requests", str(requests),
+                      "--stop-file", str(self.stop_file)]
+        self._process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Load":
+        self._process = subprocess.Popen(netns.in_namespace(self.site.network.client, self._argv),
+                                         cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop_file.touch()
+        try:
+            self._process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+            raise AssertionError("the load did not stop within 60 s of being told to")
+
+    def requests(self) -> list[Request]:
+        if not self.out.exists():
+            return []
+        lines = self.out.read_text(encoding="utf-8").splitlines()
+        return [Request(**json.loads(line)) for line in lines if line.endswith("}")]
+
+    def wait_for_successes(self, count: int, started_after: float = 0.0, seconds: float = 120) -> None:
+        """Return once `count` requests sent after `started_after` (monotonic) have succeeded."""
+        def enough() -> bool:
+            if self._process.poll() is not None:
+                raise AssertionError(f"the load ended early with exit code {self._process.returncode}")
+            return sum(1 for r in self.requests() if r.ok and r.started >= started_after) >= count
+        netns.wait_for(enough, seconds, f"{count} successful requests through {self.site.pair.url}", interval=0.1)
+
+
+@dataclass
+class Outcome:
+    """What a fault did to the load, and whether the database holds every acknowledged twoot once."""
+
+    requests: list[Request]
+    fault_at: float
+    stored: Counter  # twoot text -> rows in the database
+
+    @property
+    def failed(self) -> list[Request]:
+        return [r for r in self.requests if not r.ok]
+
+    @property
+    def seconds_without_service(self) -> float | None:
+        """From the fault to the end of the first request sent after it that succeeded (None: never)."""
+        ends = [r.ended for r in self.requests if r.ok and r.started >= self.fault_at]
+        return min(ends) - self.fault_at if ends else None
+
+    @property
+    def acknowledged(self) -> set[str]:
+        return {r.text for r in self.requests if r.kind == "tweet" and r.ok}
+
+    @property
+    def lost(self) -> set[str]:
+        return {text for text in self.acknowledged if self.stored[text] == 0}
+
+    @property
+    def duplicated(self) -> set[str]:
+        return {text for text, rows in self.stored.items() if rows > 1}
+
+    def summary(self) -> str:
+        kinds = Counter(r.error for r in self.failed)
+        return (f"{len(self.requests)} requests, {len(self.failed)} failed {dict(kinds)}, "
+                f"{self.seconds_without_service:.2f} s without service" if self.seconds_without_service is not None
+                else f"{len(self.requests)} requests, {len(self.failed)} failed {dict(kinds)}, service never came back")
+
+
+def stored_texts(database_url: str, tag: str) -> Counter:
+    """How many rows each twoot text of the load tagged `tag` has in the database."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT text, count(*) FROM messages WHERE text LIKE :tag "
+                                              "GROUP BY text"), {"tag": f"{tag} %"}).all()
+    finally:
+        engine.dispose()
+    return Counter({text: count for text, count in rows})
+
+
+def outcome_of(load: Load, fault_at: float) -> Outcome:
+    return Outcome(load.requests(), fault_at, stored_texts(load.site.database_url, load.tag))
+
+
+def needs_root_and_ip_netns() -> str | None:
+    """Why the edge tests cannot run here, or None when they can."""
+    if os.geteuid() != 0:
+        return "the edge tests need root (network namespaces)"
+    for command in ("ip", "haproxy", "keepalived"):
+        if subprocess.run(["sh", "-c", f"command -v {command}"], capture_output=True).returncode != 0:
+            return f"the edge tests need {command} (bash tests/run installs it)"
+    return None
+
+
+def wait_until_moved(pair: vip.EdgePair, before: str, seconds: float = 60) -> str:
+    """The edge that holds the address once it has left `before`."""
+    netns.wait_for(lambda: pair.active() not in (None, before), seconds, f"the address to leave {before}")
+    return pair.active()

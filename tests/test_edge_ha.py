@@ -1,0 +1,144 @@
+"""A redundant edge: two HAProxy edges share a virtual address through keepalived, and survive their faults.
+
+Each edge runs in a network namespace of its own, a client in a third, app
+instances in the root namespace (tests/edges.py). The faults are caused, not
+imitated: kill -9 of HAProxy, kill -9 of everything in an edge's namespace
+with its cable pulled. The load is the simulator's kind of traffic from the
+client namespace; the tests assert outcomes (the address moved, service came
+back, every acknowledged twoot stored exactly once), never how fast; the
+seconds without service are measured by bench/edge.py.
+"""
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from tests.edges import EdgeSite, needs_root_and_ip_netns, outcome_of, wait_until_moved
+from tests.servers import build_app, unavailable
+from twooter.cluster import netns, vip
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def edge_ready() -> None:
+    reason = needs_root_and_ip_netns()
+    if reason:
+        unavailable(reason)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def site(request, edge_ready, tmp_path_factory):
+    postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    folder = tmp_path_factory.mktemp(f"edge-{request.param}")
+    app = build_app(request.param, folder / "instance", postgres)
+    with EdgeSite(app, folder) as site:
+        yield site
+
+
+@pytest.fixture
+def edges(site):
+    """The site with both edges healthy: one holds the address, the other is its backup."""
+    site.restore()
+    return site
+
+
+def assert_every_acknowledged_twoot_stored_once(outcome) -> None:
+    assert outcome.acknowledged, "the load got no twoot acknowledged"
+    assert not outcome.lost, f"acknowledged but not stored: {sorted(outcome.lost)[:5]}"
+    assert not outcome.duplicated, f"stored more than once: {sorted(outcome.duplicated)[:5]}"
+
+
+def test_killing_the_active_haproxy_moves_the_address(edges):
+    pair = edges.pair
+    before = pair.active()
+    with edges.load() as load:
+        load.wait_for_successes(20)
+        fault_at = time.monotonic()
+        pair.kill_haproxy(before)
+        after = wait_until_moved(pair, before)
+        load.wait_for_successes(20, started_after=fault_at)
+    outcome = outcome_of(load, fault_at)
+    print(f"kill -9 HAProxy of {before}: {outcome.summary()}")
+    assert after != before
+    assert pair.vrrp_state(before) == "FAULT"  # its keepalived saw HAProxy die and gave the address up
+    assert outcome.seconds_without_service is not None
+    assert_every_acknowledged_twoot_stored_once(outcome)
+
+
+def test_losing_the_active_edge_machine_moves_the_address(edges):
+    pair = edges.pair
+    before = pair.active()
+    with edges.load() as load:
+        load.wait_for_successes(20)
+        fault_at = time.monotonic()
+        killed = pair.stop(before)
+        after = wait_until_moved(pair, before)
+        load.wait_for_successes(20, started_after=fault_at)
+    outcome = outcome_of(load, fault_at)
+    print(f"loss of {before} (killed {killed}): {outcome.summary()}")
+    assert after != before
+    assert pair.haproxy_pid(before) is None and pair.keepalived_pid(before) is None
+    assert netns.pids_in(before) == []
+    assert outcome.seconds_without_service is not None
+    assert_every_acknowledged_twoot_stored_once(outcome)
+
+
+def test_an_edge_that_comes_back_stays_backup_and_nothing_fails(edges):
+    pair = edges.pair
+    first = pair.names[0]  # the highest priority: the one that would take the address back if any did
+    if pair.active() != first:
+        # Give the address to the first edge: lose the active one, then bring it back as a backup.
+        holder = pair.active()
+        pair.stop(holder)
+        wait_until_moved(pair, holder)
+        edges.restore()
+    assert pair.active() == first
+    pair.stop(first)
+    other = wait_until_moved(pair, first)
+    with edges.load() as load:
+        load.wait_for_successes(20)
+        back_at = time.monotonic()
+        pair.start(first)
+        pair.wait_until_backup(first)
+        backup_at = time.monotonic()
+        # Watch for ten advert intervals: an edge that preempted would have taken the address by then.
+        netns.wait_for(lambda: time.monotonic() > backup_at + 10 * pair.advert_int, 60, "ten advert intervals")
+        load.wait_for_successes(40, started_after=backup_at)
+    outcome = outcome_of(load, back_at)
+    print(f"{first} came back: {outcome.summary()}")
+    assert pair.active() == other
+    assert pair.vrrp_state(first) == "BACKUP"
+    assert outcome.failed == [], f"failed while {first} came back: {outcome.failed[:5]}"
+    assert_every_acknowledged_twoot_stored_once(outcome)
+
+
+def test_keepalived_accepts_the_rendered_configuration(tmp_path, edge_ready):
+    config = tmp_path / "keepalived.conf"
+    config.write_text(vip.keepalived_config(
+        router_id="edge1", interface="eth0", address="10.213.0.11", peers=["10.213.0.12"], priority=150,
+        vip="10.213.0.100", prefix_length=24, check_command=vip.Monitor().check_command(),
+        notify_command=[str(vip.KEEPALIVED_DEPLOY / "notify_state.sh"), str(tmp_path / "state")],
+    ))
+    checked = subprocess.run(["keepalived", "-t", "-f", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "nopreempt" in config.read_text() and "10.213.0.12" in config.read_text()
+
+
+def test_removing_the_network_leaves_no_namespace_link_or_process(edge_ready, tmp_path):
+    network = netns.create()
+    try:
+        pair = vip.EdgePair(network, tmp_path / "edges")
+        pair.start(network.edges[0], lambda name: (
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
+            f"frontend monitor\n    bind 127.0.0.1:{pair.monitor.port}\n    monitor-uri {pair.monitor.path}\n"))
+        pids = [pair.haproxy_pid(network.edges[0]), pair.keepalived_pid(network.edges[0])]
+        assert None not in pids
+    finally:
+        netns.remove(network)
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert not [namespace for namespace in network.namespaces if namespace in listed]
+    assert subprocess.run(["ip", "link", "show", network.host_link], capture_output=True).returncode != 0
+    assert not [pid for pid in pids if netns.alive(pid)]

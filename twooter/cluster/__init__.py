@@ -1,0 +1,1 @@
+"""Running Twooter's several-machine topology on one machine: nothing production depends on."""

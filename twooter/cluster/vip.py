@@ -1,0 +1,285 @@
+"""A redundant edge: HAProxy and keepalived in each edge namespace, one virtual address between them.
+
+Each edge of an `EdgeNetwork` runs its own HAProxy (configuration given by
+the caller: it must listen on the virtual address and answer a monitor URI)
+and its own keepalived, rendered from `deploy/keepalived/`. keepalived asks
+its HAProxy's monitor URI every second and gives the virtual address up when
+HAProxy does not answer; the other edge takes it within about a second, or,
+when the whole edge is lost, after three missed adverts. With `nopreempt` an
+edge that comes back stays the backup.
+
+All state is under one folder (configuration, pid files, logs, the VRRP
+state keepalived reports), so another process can pick the pair up again
+with `EdgePair.load(folder)`. Processes are tracked and stopped by pid.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Callable
+
+from ..config import PROJECT_ROOT
+from . import netns
+from .netns import EdgeNetwork, NetnsError, wait_for
+
+KEEPALIVED_DEPLOY = PROJECT_ROOT / "deploy" / "keepalived"
+STATE_FILE = "edges.json"
+FIRST_PRIORITY = 150  # the first edge's; each further edge 10 lower
+VIRTUAL_ROUTER_ID = 51
+ADVERT_SECONDS = 0.5
+START_SECONDS = 60.0  # generous: the machine is shared and may be busy
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """Where an edge's HAProxy answers 200 while it is alive (inside the edge's namespace)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8404
+    path: str = "/healthz"
+
+    def check_command(self) -> list[str]:
+        return [str(KEEPALIVED_DEPLOY / "check_haproxy.sh"), self.host, str(self.port), self.path]
+
+
+def keepalived_config(*, router_id: str, interface: str, address: str, peers: list[str], priority: int,
+                      vip: str, prefix_length: int, check_command: list[str], notify_command: list[str],
+                      virtual_router_id: int = VIRTUAL_ROUTER_ID, advert_int: float = ADVERT_SECONDS) -> str:
+    """keepalived.conf for one edge, from deploy/keepalived/keepalived.conf.template.
+
+    `address` is this edge's own address on `interface`, `peers` the other
+    edges' addresses (unicast adverts), `priority` 1-254 (higher becomes
+    active first), `advert_int` seconds between adverts (VRRPv3: 0.01-40).
+    """
+    template = Template((KEEPALIVED_DEPLOY / "keepalived.conf.template").read_text())
+    return template.substitute(
+        router_id=router_id, interface=interface, address=address, priority=priority, vip=vip,
+        prefix_length=prefix_length, virtual_router_id=virtual_router_id, advert_int=f"{advert_int:g}",
+        peers="\n".join(f"        {peer}" for peer in peers),
+        check_command=" ".join(check_command), notify_command=" ".join(notify_command),
+    )
+
+
+class EdgePair:
+    """The edges of one network: start, break, inspect and stop them.
+
+    `haproxy_config(namespace)` gives the HAProxy configuration text of the
+    edge in that namespace; it must bind `network.vip:port` and answer
+    `monitor`. Errors: NetnsError when a process does not start or a state
+    is not reached in time.
+    """
+
+    def __init__(self, network: EdgeNetwork, folder: Path, *, port: int = 80, monitor: Monitor = Monitor(),
+                 advert_int: float = ADVERT_SECONDS):
+        self.network = network
+        self.folder = Path(folder)
+        self.port = port
+        self.monitor = monitor
+        self.advert_int = advert_int
+        self._children: list[subprocess.Popen] = []  # reaped as they end, so no zombie passes for alive
+
+    # --- where things are --------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The address clients use: http://VIP:PORT (reachable from the client namespace)."""
+        return f"http://{self.network.vip}:{self.port}"
+
+    @property
+    def names(self) -> list[str]:
+        """The edges' names, which are their namespaces' names."""
+        return self.network.edges
+
+    def _path(self, name: str, file: str) -> Path:
+        return self.folder / name / file
+
+    def _pid(self, name: str, file: str) -> int | None:
+        self._reap()
+        try:
+            pid = int(self._path(name, file).read_text().split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
+        return pid if netns.alive(pid) else None
+
+    def haproxy_pid(self, name: str) -> int | None:
+        """The pid of the edge's HAProxy, None when it is not running."""
+        return self._pid(name, "haproxy.pid")
+
+    def keepalived_pid(self, name: str) -> int | None:
+        """The pid of the edge's keepalived (its parent process), None when it is not running."""
+        return self._pid(name, "keepalived.pid")
+
+    def vrrp_state(self, name: str) -> str:
+        """What keepalived last reported: MASTER, BACKUP, FAULT or STOP; "stopped" when it is not running."""
+        if self.keepalived_pid(name) is None:
+            return "stopped"
+        try:
+            return self._path(name, "state").read_text().strip() or "starting"
+        except FileNotFoundError:
+            return "starting"
+
+    def holders(self) -> list[str]:
+        """The edges that hold the virtual address now (one, normally; none during a move).
+
+        A lost edge may still have the address on its interface, but with its
+        cable pulled nobody can reach it there, so it holds nothing.
+        """
+        return [name for name in self.names
+                if self.network.vip in netns.addresses(name) and netns.link_is_up(self.network, name)]
+
+    def active(self) -> str | None:
+        """The edge that holds the virtual address, None when none or more than one does."""
+        holders = self.holders()
+        return holders[0] if len(holders) == 1 else None
+
+    def status(self) -> list[dict]:
+        """Each edge as {"name", "kind": "edge", "role": "active"|"backup", "state", "pid", "keepalived_pid",
+        "namespace", "address", "url"}; `pid` is HAProxy's (None when it is down)."""
+        holders = self.holders()
+        return [{
+            "name": name, "kind": "edge", "role": "active" if name in holders else "backup",
+            "state": self.vrrp_state(name), "pid": self.haproxy_pid(name),
+            "keepalived_pid": self.keepalived_pid(name), "namespace": name,
+            "address": self.network.edge_address(name), "url": self.url,
+        } for name in self.names]
+
+    # --- starting ----------------------------------------------------------------------
+
+    def up(self, haproxy_config: Callable[[str], str]) -> None:
+        """Start every edge; the first takes the virtual address, the others wait as backups."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.save()
+        first, *others = self.names
+        self.start(first, haproxy_config)
+        wait_for(lambda: self.active() == first, START_SECONDS, f"{first} to take {self.network.vip}")
+        for name in others:
+            self.start(name, haproxy_config)
+        for name in others:
+            self.wait_until_backup(name)
+
+    def start(self, name: str, haproxy_config: Callable[[str], str] | None = None) -> None:
+        """Start what is not running of edge `name`: its cable, HAProxy, keepalived.
+
+        `haproxy_config` writes a fresh configuration; without it the one
+        written before is used. A machine that comes back has no virtual
+        address yet, so a stale one is taken off before its cable is plugged in.
+        """
+        folder = self.folder / name
+        folder.mkdir(parents=True, exist_ok=True)
+        if haproxy_config is not None:
+            (folder / "haproxy.cfg").write_text(haproxy_config(name))
+        if self.keepalived_pid(name) is None:
+            netns.remove_address(name, self.network.vip)
+            netns.set_link(self.network, name, up=True)
+        if self.haproxy_pid(name) is None:
+            self._start_haproxy(name)
+        if self.keepalived_pid(name) is None:
+            self._start_keepalived(name)
+
+    def _spawn(self, name: str, argv: list[str], log: str) -> subprocess.Popen:
+        with open(self._path(name, log), "ab") as output:
+            process = subprocess.Popen(netns.in_namespace(name, argv), stdin=subprocess.DEVNULL, stdout=output,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        self._children.append(process)
+        return process
+
+    def _start_haproxy(self, name: str) -> None:
+        config = self._path(name, "haproxy.cfg")
+        check = subprocess.run(netns.in_namespace(name, ["haproxy", "-c", "-q", "-f", str(config)]),
+                               capture_output=True, text=True)
+        if check.returncode != 0:
+            raise NetnsError(f"HAProxy refuses {config}: {(check.stdout + check.stderr).strip()}")
+        # `ip netns exec` replaces itself with HAProxy (-db: in the foreground), so this is HAProxy's pid.
+        process = self._spawn(name, ["haproxy", "-db", "-f", str(config)], "haproxy.log")
+        self._path(name, "haproxy.pid").write_text(f"{process.pid}\n")
+        wait_for(lambda: self._answers(name) or process.poll() is not None, START_SECONDS,
+                 f"HAProxy of {name} to answer {self.monitor.path}")
+        if process.poll() is not None:
+            raise NetnsError(f"HAProxy of {name} exited with {process.returncode}; see {self._path(name, 'haproxy.log')}")
+
+    def _answers(self, name: str) -> bool:
+        """Whether the edge's HAProxy answers its monitor URI: the same check keepalived runs."""
+        return subprocess.run(netns.in_namespace(name, self.monitor.check_command()),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+    def _start_keepalived(self, name: str) -> None:
+        network = self.network
+        index = self.names.index(name)
+        config = self._path(name, "keepalived.conf")
+        self._path(name, "state").unlink(missing_ok=True)
+        config.write_text(keepalived_config(
+            router_id=name, interface=netns.INTERFACE, address=network.edge_address(name),
+            peers=[network.edge_address(other) for other in self.names if other != name],
+            priority=FIRST_PRIORITY - 10 * index, vip=network.vip, prefix_length=netns.PREFIX_LENGTH,
+            check_command=self.monitor.check_command(), advert_int=self.advert_int,
+            notify_command=[str(KEEPALIVED_DEPLOY / "notify_state.sh"), str(self._path(name, "state"))],
+        ))
+        pid_file, vrrp_pid_file = self._path(name, "keepalived.pid"), self._path(name, "vrrp.pid")
+        # -n: stay in the foreground, so the pid is keepalived's parent; -P: VRRP only, no load balancing.
+        process = self._spawn(name, ["keepalived", "-n", "-l", "-D", "-P", "-f", str(config),
+                                     "-p", str(pid_file), "-r", str(vrrp_pid_file)], "keepalived.log")
+        wait_for(lambda: self._pid(name, "vrrp.pid") is not None or process.poll() is not None, START_SECONDS,
+                 f"keepalived of {name} to start")
+        if process.poll() is not None:
+            raise NetnsError(f"keepalived of {name} exited with {process.returncode}; "
+                             f"see {self._path(name, 'keepalived.log')}")
+
+    def wait_until_backup(self, name: str, seconds: float = START_SECONDS) -> None:
+        """Return once edge `name`'s keepalived reports BACKUP (running, eligible, not holding the address)."""
+        wait_for(lambda: self.vrrp_state(name) == "BACKUP", seconds, f"{name} to be a backup")
+
+    # --- breaking ----------------------------------------------------------------------
+
+    def kill_haproxy(self, name: str) -> int:
+        """kill -9 the edge's HAProxy; its pid. NetnsError when it is not running."""
+        pid = self.haproxy_pid(name)
+        if pid is None:
+            raise NetnsError(f"HAProxy of {name} is not running")
+        os.kill(pid, signal.SIGKILL)
+        self._reap()
+        return pid
+
+    def stop(self, name: str) -> list[int]:
+        """Lose the whole edge machine: unplug its cable, kill -9 everything in its namespace; the pids.
+
+        The cable goes first, as a machine that loses power goes silent at
+        once: no process of it answers, refuses or resets anything after that.
+        """
+        netns.set_link(self.network, name, up=False)
+        killed = netns.kill_all_in(name)
+        self._reap()
+        return killed
+
+    def down(self) -> None:
+        """Kill every process of every edge (by pid). The network itself is left to `netns.remove`."""
+        for name in self.names:
+            netns.kill_all_in(name)
+        self._reap()
+
+    def _reap(self) -> None:
+        self._children = [child for child in self._children if child.poll() is None]
+
+    # --- persisting ----------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write where this pair is (slot, port, monitor) to FOLDER/edges.json."""
+        (self.folder / STATE_FILE).write_text(json.dumps({
+            "slot": self.network.slot, "edge_count": self.network.edge_count, "port": self.port,
+            "monitor": [self.monitor.host, self.monitor.port, self.monitor.path], "advert_int": self.advert_int,
+        }))
+
+    @classmethod
+    def load(cls, folder: Path) -> "EdgePair":
+        """The pair that `up` started under `folder`. NetnsError when there is none."""
+        try:
+            saved = json.loads((Path(folder) / STATE_FILE).read_text())
+        except FileNotFoundError:
+            raise NetnsError(f"no edge pair under {folder}") from None
+        network = netns.existing(saved["slot"], saved["edge_count"])
+        return cls(network, folder, port=saved["port"], monitor=Monitor(*saved["monitor"]),
+                   advert_int=saved["advert_int"])
