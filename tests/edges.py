@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from contextlib import ExitStack
@@ -29,9 +30,12 @@ HAPROXY_CONFIG = """\
 # The edge of a test: the virtual address in front of the app instances.
 global
     maxconn 4000
+    log stdout format raw local0
 
 defaults
     mode http
+    log global
+    option httplog
     timeout connect 2s
     timeout client 30s
     timeout server 30s
@@ -43,6 +47,8 @@ defaults
 frontend monitor
     bind {monitor_host}:{monitor_port}
     monitor-uri {monitor_path}
+    # An edge that reaches no app instance must not hold the address.
+    monitor fail if {{ nbsrv(apps) lt 1 }}
 
 frontend twooter
     bind {vip}:{port}
@@ -238,3 +244,69 @@ def wait_until_moved(pair: vip.EdgePair, before: str, seconds: float = 60) -> st
     """The edge that holds the address once it has left `before`."""
     netns.wait_for(lambda: pair.active() not in (None, before), seconds, f"the address to leave {before}")
     return pair.active()
+
+
+# --- the three faults, as the tests and the benchmark cause them -------------------------
+
+@dataclass
+class FaultRun:
+    """One fault under load: which edge held the address before and after, and what the load saw."""
+
+    fault: str
+    before: str
+    after: str | None
+    outcome: Outcome
+
+
+def kill_active_haproxy(site: EdgeSite) -> FaultRun:
+    """kill -9 the active edge's HAProxy under load; returns once the address moved and service is back."""
+    pair = site.pair
+    before = pair.active()
+    with site.load() as load:
+        load.wait_for_successes(20)
+        fault_at = time.monotonic()
+        pair.kill_haproxy(before)
+        after = wait_until_moved(pair, before)
+        load.wait_for_successes(20, started_after=fault_at)
+    return FaultRun("kill -9 HAProxy", before, after, outcome_of(load, fault_at))
+
+
+def lose_active_edge(site: EdgeSite) -> FaultRun:
+    """Lose the active edge machine under load (cable out, every process killed); as above."""
+    pair = site.pair
+    before = pair.active()
+    with site.load() as load:
+        load.wait_for_successes(20)
+        fault_at = time.monotonic()
+        pair.stop(before)
+        after = wait_until_moved(pair, before)
+        load.wait_for_successes(20, started_after=fault_at)
+    return FaultRun("edge machine lost", before, after, outcome_of(load, fault_at))
+
+
+def bring_back_first_edge(site: EdgeSite) -> FaultRun:
+    """The first edge (highest priority) is lost, then comes back under load and becomes a backup.
+
+    Watches for ten advert intervals after it is a backup: an edge that
+    preempted would have taken the address by then. `before` is the edge
+    that held the address when it came back, `after` the one holding it at the end.
+    """
+    pair = site.pair
+    first = pair.names[0]
+    if pair.active() != first:
+        # Give the address to the first edge: lose the active one, then bring it back as a backup.
+        holder = pair.active()
+        pair.stop(holder)
+        wait_until_moved(pair, holder)
+        site.restore()
+    pair.stop(first)
+    holder = wait_until_moved(pair, first)
+    with site.load() as load:
+        load.wait_for_successes(20)
+        back_at = time.monotonic()
+        pair.start(first)
+        pair.wait_until_backup(first)
+        backup_at = time.monotonic()
+        netns.wait_for(lambda: time.monotonic() > backup_at + 10 * pair.advert_int, 60, "ten advert intervals")
+        load.wait_for_successes(40, started_after=backup_at)
+    return FaultRun("edge comes back", holder, pair.active(), outcome_of(load, back_at))

@@ -11,11 +11,11 @@ seconds without service are measured by bench/edge.py.
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 
-from tests.edges import EdgeSite, needs_root_and_ip_netns, outcome_of, wait_until_moved
+from tests.edges import (EdgeSite, bring_back_first_edge, kill_active_haproxy, lose_active_edge,
+                         needs_root_and_ip_netns)
 from tests.servers import build_app, unavailable
 from twooter.cluster import netns, vip
 
@@ -52,67 +52,32 @@ def assert_every_acknowledged_twoot_stored_once(outcome) -> None:
 
 
 def test_killing_the_active_haproxy_moves_the_address(edges):
-    pair = edges.pair
-    before = pair.active()
-    with edges.load() as load:
-        load.wait_for_successes(20)
-        fault_at = time.monotonic()
-        pair.kill_haproxy(before)
-        after = wait_until_moved(pair, before)
-        load.wait_for_successes(20, started_after=fault_at)
-    outcome = outcome_of(load, fault_at)
-    print(f"kill -9 HAProxy of {before}: {outcome.summary()}")
-    assert after != before
-    assert pair.vrrp_state(before) == "FAULT"  # its keepalived saw HAProxy die and gave the address up
-    assert outcome.seconds_without_service is not None
-    assert_every_acknowledged_twoot_stored_once(outcome)
+    run = kill_active_haproxy(edges)
+    print(f"{run.fault} of {run.before}: {run.outcome.summary()}")
+    assert run.after != run.before
+    assert edges.pair.vrrp_state(run.before) == "FAULT"  # its keepalived saw HAProxy die and gave the address up
+    assert run.outcome.seconds_without_service is not None
+    assert_every_acknowledged_twoot_stored_once(run.outcome)
 
 
 def test_losing_the_active_edge_machine_moves_the_address(edges):
-    pair = edges.pair
-    before = pair.active()
-    with edges.load() as load:
-        load.wait_for_successes(20)
-        fault_at = time.monotonic()
-        killed = pair.stop(before)
-        after = wait_until_moved(pair, before)
-        load.wait_for_successes(20, started_after=fault_at)
-    outcome = outcome_of(load, fault_at)
-    print(f"loss of {before} (killed {killed}): {outcome.summary()}")
-    assert after != before
-    assert pair.haproxy_pid(before) is None and pair.keepalived_pid(before) is None
-    assert netns.pids_in(before) == []
-    assert outcome.seconds_without_service is not None
-    assert_every_acknowledged_twoot_stored_once(outcome)
+    run = lose_active_edge(edges)
+    print(f"{run.fault}, {run.before}: {run.outcome.summary()}")
+    assert run.after != run.before
+    assert edges.pair.haproxy_pid(run.before) is None and edges.pair.keepalived_pid(run.before) is None
+    assert netns.pids_in(run.before) == []
+    assert run.outcome.seconds_without_service is not None
+    assert_every_acknowledged_twoot_stored_once(run.outcome)
 
 
 def test_an_edge_that_comes_back_stays_backup_and_nothing_fails(edges):
-    pair = edges.pair
-    first = pair.names[0]  # the highest priority: the one that would take the address back if any did
-    if pair.active() != first:
-        # Give the address to the first edge: lose the active one, then bring it back as a backup.
-        holder = pair.active()
-        pair.stop(holder)
-        wait_until_moved(pair, holder)
-        edges.restore()
-    assert pair.active() == first
-    pair.stop(first)
-    other = wait_until_moved(pair, first)
-    with edges.load() as load:
-        load.wait_for_successes(20)
-        back_at = time.monotonic()
-        pair.start(first)
-        pair.wait_until_backup(first)
-        backup_at = time.monotonic()
-        # Watch for ten advert intervals: an edge that preempted would have taken the address by then.
-        netns.wait_for(lambda: time.monotonic() > backup_at + 10 * pair.advert_int, 60, "ten advert intervals")
-        load.wait_for_successes(40, started_after=backup_at)
-    outcome = outcome_of(load, back_at)
-    print(f"{first} came back: {outcome.summary()}")
-    assert pair.active() == other
-    assert pair.vrrp_state(first) == "BACKUP"
-    assert outcome.failed == [], f"failed while {first} came back: {outcome.failed[:5]}"
-    assert_every_acknowledged_twoot_stored_once(outcome)
+    run = bring_back_first_edge(edges)
+    first = edges.pair.names[0]
+    print(f"{first} came back: {run.outcome.summary()}")
+    assert run.before != first and run.after == run.before  # it did not take the address back
+    assert edges.pair.vrrp_state(first) == "BACKUP"
+    assert run.outcome.failed == [], f"failed while {first} came back: {run.outcome.failed[:5]}"
+    assert_every_acknowledged_twoot_stored_once(run.outcome)
 
 
 def test_keepalived_accepts_the_rendered_configuration(tmp_path, edge_ready):

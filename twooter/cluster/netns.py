@@ -236,6 +236,18 @@ def link_is_up(network: EdgeNetwork, namespace: str) -> bool:
     return "UP" in line.partition("<")[2].partition(">")[0].split(",")
 
 
+def boot(network: EdgeNetwork, namespace: str) -> None:
+    """Bring a lost edge back as a rebooted machine: no virtual address, empty neighbour table, cable in.
+
+    Left as they were, the address would answer ARP next to the active
+    edge's, and the neighbour entries that failed while the cable was out
+    would refuse connections to the app instances until they expire.
+    """
+    remove_address(namespace, network.vip)
+    ip("-n", namespace, "neigh", "flush", "all")
+    set_link(network, namespace, up=True)
+
+
 def remove_address(namespace: str, address: str, interface: str = INTERFACE) -> None:
     """Take `address` off `interface` in `namespace`, if it is there."""
     if address in addresses(namespace, interface):

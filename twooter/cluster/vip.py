@@ -166,16 +166,15 @@ class EdgePair:
         """Start what is not running of edge `name`: its cable, HAProxy, keepalived.
 
         `haproxy_config` writes a fresh configuration; without it the one
-        written before is used. A machine that comes back has no virtual
-        address yet, so a stale one is taken off before its cable is plugged in.
+        written before is used. An edge whose keepalived is not running
+        is booted first (see `netns.boot`).
         """
         folder = self.folder / name
         folder.mkdir(parents=True, exist_ok=True)
         if haproxy_config is not None:
             (folder / "haproxy.cfg").write_text(haproxy_config(name))
         if self.keepalived_pid(name) is None:
-            netns.remove_address(name, self.network.vip)
-            netns.set_link(self.network, name, up=True)
+            netns.boot(self.network, name)
         if self.haproxy_pid(name) is None:
             self._start_haproxy(name)
         if self.keepalived_pid(name) is None:
