@@ -65,7 +65,7 @@ def test_losing_the_active_edge_machine_moves_the_address(edges):
     print(f"{run.fault}, {run.before}: {run.outcome.summary()}")
     assert run.after != run.before
     assert edges.pair.haproxy_pid(run.before) is None and edges.pair.keepalived_pid(run.before) is None
-    assert netns.pids_in(run.before) == []
+    assert netns.pids_in(edges.pair.namespace(run.before)) == []
     assert run.outcome.seconds_without_service is not None
     assert_every_acknowledged_twoot_stored_once(run.outcome)
 
@@ -96,10 +96,10 @@ def test_removing_the_network_leaves_no_namespace_link_or_process(edge_ready, tm
     network = netns.create()
     try:
         pair = vip.EdgePair(network, tmp_path / "edges")
-        pair.start(network.edges[0], lambda name: (
+        pair.start("edge1", lambda name: (
             "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
             f"frontend monitor\n    bind 127.0.0.1:{pair.monitor.port}\n    monitor-uri {pair.monitor.path}\n"))
-        pids = [pair.haproxy_pid(network.edges[0]), pair.keepalived_pid(network.edges[0])]
+        pids = [pair.haproxy_pid("edge1"), pair.keepalived_pid("edge1")]
         assert None not in pids
     finally:
         netns.remove(network)

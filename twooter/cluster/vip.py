@@ -68,8 +68,8 @@ def keepalived_config(*, router_id: str, interface: str, address: str, peers: li
 class EdgePair:
     """The edges of one network: start, break, inspect and stop them.
 
-    `haproxy_config(namespace)` gives the HAProxy configuration text of the
-    edge in that namespace; it must bind `network.vip:port` and answer
+    `haproxy_config(name)` gives the HAProxy configuration text of edge
+    `name` (edge1, edge2, ...); it must bind `network.vip:port` and answer
     `monitor`. Errors: NetnsError when a process does not start or a state
     is not reached in time.
     """
@@ -92,8 +92,14 @@ class EdgePair:
 
     @property
     def names(self) -> list[str]:
-        """The edges' names, which are their namespaces' names."""
-        return self.network.edges
+        """The edges' names: edge1, edge2, ... (edge1 has the highest priority)."""
+        return [f"edge{index}" for index in range(1, len(self.network.edges) + 1)]
+
+    def namespace(self, name: str) -> str:
+        """The network namespace edge `name` runs in. NetnsError for a name that is not an edge."""
+        if name not in self.names:
+            raise NetnsError(f"there is no edge {name!r}; there are {', '.join(self.names)}")
+        return self.network.edges[self.names.index(name)]
 
     def _path(self, name: str, file: str) -> Path:
         return self.folder / name / file
@@ -130,7 +136,8 @@ class EdgePair:
         cable pulled nobody can reach it there, so it holds nothing.
         """
         return [name for name in self.names
-                if self.network.vip in netns.addresses(name) and netns.link_is_up(self.network, name)]
+                if self.network.vip in netns.addresses(self.namespace(name))
+                and netns.link_is_up(self.network, self.namespace(name))]
 
     def active(self) -> str | None:
         """The edge that holds the virtual address, None when none or more than one does."""
@@ -144,8 +151,8 @@ class EdgePair:
         return [{
             "name": name, "kind": "edge", "role": "active" if name in holders else "backup",
             "state": self.vrrp_state(name), "pid": self.haproxy_pid(name),
-            "keepalived_pid": self.keepalived_pid(name), "namespace": name,
-            "address": self.network.edge_address(name), "url": self.url,
+            "keepalived_pid": self.keepalived_pid(name), "namespace": self.namespace(name),
+            "address": self.network.edge_address(self.namespace(name)), "url": self.url,
         } for name in self.names]
 
     # --- starting ----------------------------------------------------------------------
@@ -174,7 +181,7 @@ class EdgePair:
         if haproxy_config is not None:
             (folder / "haproxy.cfg").write_text(haproxy_config(name))
         if self.keepalived_pid(name) is None:
-            netns.boot(self.network, name)
+            netns.boot(self.network, self.namespace(name))
         if self.haproxy_pid(name) is None:
             self._start_haproxy(name)
         if self.keepalived_pid(name) is None:
@@ -182,14 +189,14 @@ class EdgePair:
 
     def _spawn(self, name: str, argv: list[str], log: str) -> subprocess.Popen:
         with open(self._path(name, log), "ab") as output:
-            process = subprocess.Popen(netns.in_namespace(name, argv), stdin=subprocess.DEVNULL, stdout=output,
+            process = subprocess.Popen(netns.in_namespace(self.namespace(name), argv), stdin=subprocess.DEVNULL, stdout=output,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         self._children.append(process)
         return process
 
     def _start_haproxy(self, name: str) -> None:
         config = self._path(name, "haproxy.cfg")
-        check = subprocess.run(netns.in_namespace(name, ["haproxy", "-c", "-q", "-f", str(config)]),
+        check = subprocess.run(netns.in_namespace(self.namespace(name), ["haproxy", "-c", "-q", "-f", str(config)]),
                                capture_output=True, text=True)
         if check.returncode != 0:
             raise NetnsError(f"HAProxy refuses {config}: {(check.stdout + check.stderr).strip()}")
@@ -203,7 +210,7 @@ class EdgePair:
 
     def _answers(self, name: str) -> bool:
         """Whether the edge's HAProxy answers its monitor URI: the same check keepalived runs."""
-        return subprocess.run(netns.in_namespace(name, self.monitor.check_command()),
+        return subprocess.run(netns.in_namespace(self.namespace(name), self.monitor.check_command()),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
 
     def _start_keepalived(self, name: str) -> None:
@@ -212,8 +219,8 @@ class EdgePair:
         config = self._path(name, "keepalived.conf")
         self._path(name, "state").unlink(missing_ok=True)
         config.write_text(keepalived_config(
-            router_id=name, interface=netns.INTERFACE, address=network.edge_address(name),
-            peers=[network.edge_address(other) for other in self.names if other != name],
+            router_id=name, interface=netns.INTERFACE, address=network.edge_address(self.namespace(name)),
+            peers=[network.edge_address(self.namespace(other)) for other in self.names if other != name],
             priority=FIRST_PRIORITY - 10 * index, vip=network.vip, prefix_length=netns.PREFIX_LENGTH,
             check_command=self.monitor.check_command(), advert_int=self.advert_int,
             notify_command=[str(KEEPALIVED_DEPLOY / "notify_state.sh"), str(self._path(name, "state"))],
@@ -249,15 +256,15 @@ class EdgePair:
         The cable goes first, as a machine that loses power goes silent at
         once: no process of it answers, refuses or resets anything after that.
         """
-        netns.set_link(self.network, name, up=False)
-        killed = netns.kill_all_in(name)
+        netns.set_link(self.network, self.namespace(name), up=False)
+        killed = netns.kill_all_in(self.namespace(name))
         self._reap()
         return killed
 
     def down(self) -> None:
         """Kill every process of every edge (by pid). The network itself is left to `netns.remove`."""
-        for name in self.names:
-            netns.kill_all_in(name)
+        for namespace in self.network.edges:
+            netns.kill_all_in(namespace)
         self._reap()
 
     def _reap(self) -> None:
