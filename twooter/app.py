@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, crossorigin, database, errors, logs, simapi, timelines
+from . import auth, crossorigin, database, errors, health, logs, simapi, timelines
 from .logs import viewer as log_viewer
 from .config import (
-    PROJECT_ROOT,
     instance_path,
     load_or_create_secret_key,
     settings_from_environment,
+    shipped_folder,
 )
 from .extensions import db, migrate
 from .schema import MIGRATIONS_PATH
@@ -30,8 +30,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         "twooter",  # the package: the app's name, and its logger's
         instance_path=str(folder),
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=str(shipped_folder("templates")),
+        static_folder=str(shipped_folder("static")),
     )
     app.config.from_mapping(settings_from_environment(folder))
     app.config.update(overrides)
@@ -48,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     crossorigin.init_app(app)
 
     app.register_blueprint(errors.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(log_viewer.bp)
     app.register_blueprint(timelines.bp)

@@ -6,11 +6,15 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from . import create_app, database, logs, models
+from .cluster.commands import cluster
 
 
 @click.group(cls=FlaskGroup, create_app=create_app)
 def main() -> None:
     """Twooter: a MiniTwit-family microblog."""
+
+
+main.add_command(cluster)
 
 
 @main.command("serve")

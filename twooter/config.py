@@ -20,10 +20,20 @@ import secrets
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+PACKAGE_ROOT = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_ROOT.parent
+# A built wheel carries templates/, static/ and migrations/ inside the package
+# (setup.py maps them there); a checkout keeps them at the top of the tree.
+INSTALLED_FROM_WHEEL = (PACKAGE_ROOT / "templates").is_dir()
+# Installed, the package's parent is site-packages: no place for runtime data.
+DEFAULT_INSTANCE_PATH = Path("instance") if INSTALLED_FROM_WHEEL else PROJECT_ROOT / "instance"
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def shipped_folder(name: str) -> Path:
+    """The folder `name` (templates, static, migrations) of this installation, wheel or checkout."""
+    return (PACKAGE_ROOT if INSTALLED_FROM_WHEEL else PROJECT_ROOT) / name
 
 
 def env_flag(name: str, default: bool = False) -> bool:

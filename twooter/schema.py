@@ -5,9 +5,9 @@ imports nothing else, so tools can use it without loading the app.
 """
 from __future__ import annotations
 
-from .config import PROJECT_ROOT
+from .config import shipped_folder
 
-MIGRATIONS_PATH = PROJECT_ROOT / "migrations"
+MIGRATIONS_PATH = shipped_folder("migrations")
 
 # A PostgreSQL advisory lock id. Any fixed number works; it only has to be
 # the same for every instance and for migrate_tools.

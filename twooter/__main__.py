@@ -1,0 +1,4 @@
+"""`python -m twooter …` is the `twooter` command."""
+from .cli import main
+
+main()
