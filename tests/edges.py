@@ -26,49 +26,6 @@ from tests.servers import ServerProcess
 from twooter.cluster import netns, vip
 from twooter.config import PROJECT_ROOT
 
-HAPROXY_CONFIG = """\
-# The edge of a test: the virtual address in front of the app instances.
-global
-    maxconn 4000
-    log stdout format raw local0
-
-defaults
-    mode http
-    log global
-    option httplog
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    retries 2
-    # Only a connection that was never made is tried again: a POST is never sent twice.
-    retry-on conn-failure
-    option redispatch
-
-frontend monitor
-    bind {monitor_host}:{monitor_port}
-    monitor-uri {monitor_path}
-    # An edge that reaches no app instance must not hold the address.
-    monitor fail if {{ nbsrv(apps) lt 1 }}
-
-frontend twooter
-    bind {vip}:{port}
-    default_backend apps
-
-backend apps
-    balance roundrobin
-    option httpchk GET /latest
-{servers}
-"""
-
-
-def haproxy_config(pair: vip.EdgePair, servers: list[str]) -> str:
-    """A small edge configuration: `pair`'s address and monitor in front of `servers` ("HOST:PORT")."""
-    lines = "\n".join(f"    server app{index} {server} check inter 1s" for index, server in enumerate(servers, 1))
-    return HAPROXY_CONFIG.format(monitor_host=pair.monitor.host, monitor_port=pair.monitor.port,
-                                 monitor_path=pair.monitor.path, vip=pair.network.vip, port=pair.port,
-                                 servers=lines)
-
-
 class EdgeSite:
     """Two edges sharing a virtual address, in front of `instances` app servers on one database."""
 
@@ -88,8 +45,8 @@ class EdgeSite:
                        for _ in range(self.instances)]
             self.pair = vip.EdgePair(self.network, self.folder / "edges")
             self._cleanup.callback(self.pair.down)
-            backends = [f"{server.host}:{server.port}" for server in servers]
-            self.pair.up(lambda name: haproxy_config(self.pair, backends))
+            self.pair.up([{"name": f"app{index}", "address": f"{server.host}:{server.port}"}
+                          for index, server in enumerate(servers, 1)])
         except BaseException:
             self._cleanup.close()
             raise

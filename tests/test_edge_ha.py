@@ -85,24 +85,21 @@ def test_keepalived_accepts_the_rendered_configuration(tmp_path, edge_ready):
     config.write_text(vip.keepalived_config(
         router_id="edge1", interface="eth0", address="10.213.0.11", peers=["10.213.0.12"], priority=150,
         vip="10.213.0.100", prefix_length=24, check_command=vip.Monitor().check_command(),
-        notify_command=[str(vip.KEEPALIVED_DEPLOY / "notify_state.sh"), str(tmp_path / "state")],
+        notify_command=["/bin/bash", str(vip.KEEPALIVED_DEPLOY / "notify_state.sh"), str(tmp_path / "state")],
     ))
     checked = subprocess.run(["keepalived", "-t", "-f", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "nopreempt" in config.read_text() and "10.213.0.12" in config.read_text()
 
 
-def test_removing_the_network_leaves_no_namespace_link_or_process(edge_ready, tmp_path):
-    network = netns.create()
-    try:
-        pair = vip.EdgePair(network, tmp_path / "edges")
-        pair.start("edge1", lambda name: (
-            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
-            f"frontend monitor\n    bind 127.0.0.1:{pair.monitor.port}\n    monitor-uri {pair.monitor.path}\n"))
-        pids = [pair.haproxy_pid("edge1"), pair.keepalived_pid("edge1")]
-        assert None not in pids
-    finally:
-        netns.remove(network)
+def test_taking_the_site_down_leaves_no_namespace_link_or_process(edge_ready, tmp_path):
+    app = build_app("sqlite", tmp_path / "instance", None)
+    with EdgeSite(app, tmp_path, instances=1) as site:
+        network, pair = site.network, site.pair
+        pids = [pid for name in pair.names for pid in (pair.haproxy_pid(name), pair.keepalived_pid(name))]
+        pids += [pid for namespace in network.namespaces for pid in netns.pids_in(namespace)]
+        assert None not in pids and len(pids) >= 4
+        assert [row["role"] for row in pair.status()] == ["active", "backup"]
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not [namespace for namespace in network.namespaces if namespace in listed]
     assert subprocess.run(["ip", "link", "show", network.host_link], capture_output=True).returncode != 0

@@ -20,14 +20,12 @@ import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from string import Template
-from typing import Callable
 
-from ..config import PROJECT_ROOT
 from . import netns
 from .netns import EdgeNetwork, NetnsError, wait_for
+from .render import DEPLOY_FOLDER, render
 
-KEEPALIVED_DEPLOY = PROJECT_ROOT / "deploy" / "keepalived"
+KEEPALIVED_DEPLOY = DEPLOY_FOLDER / "keepalived"
 STATE_FILE = "edges.json"
 FIRST_PRIORITY = 150  # the first edge's; each further edge 10 lower
 VIRTUAL_ROUTER_ID = 51
@@ -44,34 +42,34 @@ class Monitor:
     path: str = "/healthz"
 
     def check_command(self) -> list[str]:
-        return [str(KEEPALIVED_DEPLOY / "check_haproxy.sh"), self.host, str(self.port), self.path]
+        # Through bash: an installed wheel need not keep the script's executable bit.
+        return ["/bin/bash", str(KEEPALIVED_DEPLOY / "check_haproxy.sh"), self.host, str(self.port), self.path]
 
 
 def keepalived_config(*, router_id: str, interface: str, address: str, peers: list[str], priority: int,
                       vip: str, prefix_length: int, check_command: list[str], notify_command: list[str],
                       virtual_router_id: int = VIRTUAL_ROUTER_ID, advert_int: float = ADVERT_SECONDS) -> str:
-    """keepalived.conf for one edge, from deploy/keepalived/keepalived.conf.template.
+    """keepalived.conf for one edge, from deploy/keepalived/keepalived.conf.j2.
 
     `address` is this edge's own address on `interface`, `peers` the other
     edges' addresses (unicast adverts), `priority` 1-254 (higher becomes
     active first), `advert_int` seconds between adverts (VRRPv3: 0.01-40).
     """
-    template = Template((KEEPALIVED_DEPLOY / "keepalived.conf.template").read_text())
-    return template.substitute(
-        router_id=router_id, interface=interface, address=address, priority=priority, vip=vip,
-        prefix_length=prefix_length, virtual_router_id=virtual_router_id, advert_int=f"{advert_int:g}",
-        peers="\n".join(f"        {peer}" for peer in peers),
-        check_command=" ".join(check_command), notify_command=" ".join(notify_command),
-    )
+    return render("keepalived/keepalived.conf.j2", {
+        "router_id": router_id, "interface": interface, "address": address, "peers": peers,
+        "priority": priority, "vip": vip, "prefix_length": prefix_length, "virtual_router_id": virtual_router_id,
+        "advert_int": f"{advert_int:g}", "check_command": " ".join(check_command),
+        "notify_command": " ".join(notify_command),
+    })
 
 
 class EdgePair:
     """The edges of one network: start, break, inspect and stop them.
 
-    `haproxy_config(name)` gives the HAProxy configuration text of edge
-    `name` (edge1, edge2, ...); it must bind `network.vip:port` and answer
-    `monitor`. Errors: NetnsError when a process does not start or a state
-    is not reached in time.
+    Each edge's HAProxy runs deploy/haproxy/haproxy.cfg.j2 with the edge's
+    values (`haproxy_values`): the virtual address, the monitor, the app
+    instances, no PostgreSQL fronts. Errors: NetnsError when a process does
+    not start or a state is not reached in time.
     """
 
     def __init__(self, network: EdgeNetwork, folder: Path, *, port: int = 80, monitor: Monitor = Monitor(),
@@ -157,29 +155,43 @@ class EdgePair:
 
     # --- starting ----------------------------------------------------------------------
 
-    def up(self, haproxy_config: Callable[[str], str]) -> None:
-        """Start every edge; the first takes the virtual address, the others wait as backups."""
+    def haproxy_values(self, name: str, apps: list[dict[str, str]]) -> dict:
+        """The values of deploy/haproxy/haproxy.cfg.j2 for edge `name`; `apps` is [{"name", "address": "HOST:PORT"}]."""
+        return {
+            "runtime_socket": str(self._path(name, "admin.sock")), "log_target": "stdout format raw",
+            "edge_address": f"{self.network.vip}:{self.port}", "stats_address": None, "apps": apps,
+            "postgres_nodes": [], "monitor_address": f"{self.monitor.host}:{self.monitor.port}",
+            "monitor_uri": self.monitor.path,
+        }
+
+    def runtime_socket(self, name: str) -> Path:
+        """The edge's HAProxy runtime API (a Unix socket, reachable from any namespace)."""
+        return self._path(name, "admin.sock")
+
+    def up(self, apps: list[dict[str, str]]) -> None:
+        """Start every edge in front of `apps`; the first takes the virtual address, the others wait as backups."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.save()
         first, *others = self.names
-        self.start(first, haproxy_config)
+        self.start(first, apps)
         wait_for(lambda: self.active() == first, START_SECONDS, f"{first} to take {self.network.vip}")
         for name in others:
-            self.start(name, haproxy_config)
+            self.start(name, apps)
         for name in others:
             self.wait_until_backup(name)
 
-    def start(self, name: str, haproxy_config: Callable[[str], str] | None = None) -> None:
+    def start(self, name: str, apps: list[dict[str, str]] | None = None) -> None:
         """Start what is not running of edge `name`: its cable, HAProxy, keepalived.
 
-        `haproxy_config` writes a fresh configuration; without it the one
+        `apps` writes a fresh HAProxy configuration; without it the one
         written before is used. An edge whose keepalived is not running
         is booted first (see `netns.boot`).
         """
         folder = self.folder / name
         folder.mkdir(parents=True, exist_ok=True)
-        if haproxy_config is not None:
-            (folder / "haproxy.cfg").write_text(haproxy_config(name))
+        if apps is not None:
+            config = render("haproxy/haproxy.cfg.j2", self.haproxy_values(name, apps))
+            (folder / "haproxy.cfg").write_text(config, encoding="utf-8")
         if self.keepalived_pid(name) is None:
             netns.boot(self.network, self.namespace(name))
         if self.haproxy_pid(name) is None:
@@ -223,7 +235,7 @@ class EdgePair:
             peers=[network.edge_address(self.namespace(other)) for other in self.names if other != name],
             priority=FIRST_PRIORITY - 10 * index, vip=network.vip, prefix_length=netns.PREFIX_LENGTH,
             check_command=self.monitor.check_command(), advert_int=self.advert_int,
-            notify_command=[str(KEEPALIVED_DEPLOY / "notify_state.sh"), str(self._path(name, "state"))],
+            notify_command=["/bin/bash", str(KEEPALIVED_DEPLOY / "notify_state.sh"), str(self._path(name, "state"))],
         ))
         pid_file, vrrp_pid_file = self._path(name, "keepalived.pid"), self._path(name, "vrrp.pid")
         # -n: stay in the foreground, so the pid is keepalived's parent; -P: VRRP only, no load balancing.
