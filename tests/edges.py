@@ -24,7 +24,7 @@ from flask import Flask
 
 from tests.servers import ServerProcess
 from twooter.cluster import netns, vip
-from twooter.config import PROJECT_ROOT
+from twooter.config import PROJECT_ROOT, normalise_database_url
 
 class EdgeSite:
     """Two edges sharing a virtual address, in front of `instances` app servers on one database."""
@@ -68,8 +68,8 @@ class EdgeSite:
             if name != self.pair.active():
                 self.pair.wait_until_backup(name)
 
-    def load(self, tag: str | None = None, **options) -> "Load":
-        return Load(self, tag or f"edge {uuid.uuid4().hex[:8]}", **options)
+    def load(self, **options) -> "Load":
+        return Load(self.network.client, self.pair.url, self.folder / "load", self.database_url, **options)
 
 
 @dataclass(frozen=True)
@@ -90,23 +90,28 @@ class Request:
 
 
 class Load:
-    """tests/edge_load.py in the client namespace, against the virtual address, until the block ends."""
+    """tests/edge_load.py in `client_namespace` against `url`, until the block ends; its files in `folder`.
 
-    def __init__(self, site: EdgeSite, tag: str, workers: int = 4, seconds: float = 240, requests: int = 40_000):
-        self.site = site
-        self.tag = tag
-        folder = site.folder / "load"
+    `database_url` is where the twoots it posts are counted afterwards.
+    """
+
+    def __init__(self, client_namespace: str, url: str, folder: Path, database_url: str, workers: int = 4,
+                 seconds: float = 240, requests: int = 40_000):
+        self.client_namespace = client_namespace
+        self.url = url
+        self.database_url = database_url
+        self.tag = f"edge {uuid.uuid4().hex[:8]}"
         folder.mkdir(parents=True, exist_ok=True)
-        slug = tag.replace(" ", "-")
+        slug = self.tag.replace(" ", "-")
         self.out = folder / f"{slug}.jsonl"
         self.stop_file = folder / f"{slug}.stop"
-        self._argv = [sys.executable, "-m", "tests.edge_load", site.pair.url, str(self.out), "--tag", tag,
+        self._argv = [sys.executable, "-m", "tests.edge_load", url, str(self.out), "--tag", self.tag,
                       "--workers", str(workers), "--seconds", str(seconds), "--requests", str(requests),
                       "--stop-file", str(self.stop_file)]
         self._process: subprocess.Popen | None = None
 
     def __enter__(self) -> "Load":
-        self._process = subprocess.Popen(netns.in_namespace(self.site.network.client, self._argv),
+        self._process = subprocess.Popen(netns.in_namespace(self.client_namespace, self._argv),
                                          cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL)
         return self
 
@@ -131,7 +136,7 @@ class Load:
             if self._process.poll() is not None:
                 raise AssertionError(f"the load ended early with exit code {self._process.returncode}")
             return sum(1 for r in self.requests() if r.ok and r.started >= started_after) >= count
-        netns.wait_for(enough, seconds, f"{count} successful requests through {self.site.pair.url}", interval=0.1)
+        netns.wait_for(enough, seconds, f"{count} successful requests through {self.url}", interval=0.1)
 
 
 @dataclass
@@ -173,7 +178,7 @@ class Outcome:
 
 def stored_texts(database_url: str, tag: str) -> Counter:
     """How many rows each twoot text of the load tagged `tag` has in the database."""
-    engine = sa.create_engine(database_url)
+    engine = sa.create_engine(normalise_database_url(database_url))
     try:
         with engine.connect() as connection:
             rows = connection.execute(sa.text("SELECT text, count(*) FROM messages WHERE text LIKE :tag "
@@ -184,7 +189,7 @@ def stored_texts(database_url: str, tag: str) -> Counter:
 
 
 def outcome_of(load: Load, fault_at: float) -> Outcome:
-    return Outcome(load.requests(), fault_at, stored_texts(load.site.database_url, load.tag))
+    return Outcome(load.requests(), fault_at, stored_texts(load.database_url, load.tag))
 
 
 def needs_root_and_ip_netns() -> str | None:

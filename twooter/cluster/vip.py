@@ -9,12 +9,12 @@ when the whole edge is lost, after three missed adverts. With `nopreempt` an
 edge that comes back stays the backup.
 
 All state is under one folder (configuration, pid files, logs, the VRRP
-state keepalived reports), so another process can pick the pair up again
-with `EdgePair.load(folder)`. Processes are tracked and stopped by pid.
+state keepalived reports), so a later process that makes an EdgePair on the
+same network and folder finds the same edges. Processes are tracked and
+stopped by pid.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -26,7 +26,6 @@ from .netns import EdgeNetwork, NetnsError, wait_for
 from .render import DEPLOY_FOLDER, render
 
 KEEPALIVED_DEPLOY = DEPLOY_FOLDER / "keepalived"
-STATE_FILE = "edges.json"
 FIRST_PRIORITY = 150  # the first edge's; each further edge 10 lower
 VIRTUAL_ROUTER_ID = 51
 ADVERT_SECONDS = 0.5
@@ -103,12 +102,16 @@ class EdgePair:
         return self.folder / name / file
 
     def _pid(self, name: str, file: str) -> int | None:
+        """The pid in FOLDER/NAME/FILE if that process runs and is this edge's (its command names the
+        edge's folder), so an id the system has since given to another program is never signalled."""
         self._reap()
         try:
             pid = int(self._path(name, file).read_text().split()[0])
-        except (FileNotFoundError, IndexError, ValueError):
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                ours = str(self.folder / name).encode() in cmdline.read()
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
             return None
-        return pid if netns.alive(pid) else None
+        return pid if ours and netns.alive(pid) else None
 
     def haproxy_pid(self, name: str) -> int | None:
         """The pid of the edge's HAProxy, None when it is not running."""
@@ -171,7 +174,6 @@ class EdgePair:
     def up(self, apps: list[dict[str, str]]) -> None:
         """Start every edge in front of `apps`; the first takes the virtual address, the others wait as backups."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.save()
         first, *others = self.names
         self.start(first, apps)
         wait_for(lambda: self.active() == first, START_SECONDS, f"{first} to take {self.network.vip}")
@@ -281,23 +283,3 @@ class EdgePair:
 
     def _reap(self) -> None:
         self._children = [child for child in self._children if child.poll() is None]
-
-    # --- persisting ----------------------------------------------------------------------
-
-    def save(self) -> None:
-        """Write where this pair is (slot, port, monitor) to FOLDER/edges.json."""
-        (self.folder / STATE_FILE).write_text(json.dumps({
-            "slot": self.network.slot, "edge_count": self.network.edge_count, "port": self.port,
-            "monitor": [self.monitor.host, self.monitor.port, self.monitor.path], "advert_int": self.advert_int,
-        }))
-
-    @classmethod
-    def load(cls, folder: Path) -> "EdgePair":
-        """The pair that `up` started under `folder`. NetnsError when there is none."""
-        try:
-            saved = json.loads((Path(folder) / STATE_FILE).read_text())
-        except FileNotFoundError:
-            raise NetnsError(f"no edge pair under {folder}") from None
-        network = netns.existing(saved["slot"], saved["edge_count"])
-        return cls(network, folder, port=saved["port"], monitor=Monitor(*saved["monitor"]),
-                   advert_int=saved["advert_int"])
