@@ -41,3 +41,20 @@ def client(server) -> TwooterClient:
 def make_client(server):
     """Several independent visitors of one server."""
     return lambda: TwooterClient(server.url)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """One local cluster (etcd ×3, three Patroni nodes, HAProxy, two app instances) for the whole run.
+
+    Tests that break something mend it before they end (start what they
+    killed, wait until `healthy()`), so the next test finds the full topology.
+    """
+    from tests.cluster import LocalCluster
+
+    local = LocalCluster(instances=2)
+    try:
+        local.up()
+        yield local
+    finally:
+        local.down()

@@ -197,17 +197,27 @@ def send(host: str, port: int, method: str, path: str, body: dict | None,
          timeout: float = SIMULATOR_TIMEOUT,
          authorization: str = SIMULATOR_AUTHORIZATION) -> tuple[int | None, float, str | None]:
     """One request on its own connection: (status, seconds, transport error or None)."""
+    status, seconds, error, _headers = exchange(host, port, method, path, body, timeout, authorization)
+    return status, seconds, error
+
+
+def exchange(host: str, port: int, method: str, path: str, body: dict | None,
+             timeout: float = SIMULATOR_TIMEOUT, authorization: str = SIMULATOR_AUTHORIZATION,
+             ) -> tuple[int | None, float, str | None, dict[str, str]]:
+    """`send`, plus the answer's headers ({} when there was no answer)."""
     payload = None if body is None else json.dumps(body).encode("utf-8")
     headers = {"Connection": "close", "Authorization": authorization}
     if payload is not None:
         headers["Content-Type"] = "application/json"
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     started = time.perf_counter()
+    answer_headers: dict[str, str] = {}
     try:
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()
         response.read()
         status, error = response.status, None
+        answer_headers = dict(response.getheaders())
     except ConnectionRefusedError:
         status, error = None, "refused"
     except (socket.timeout, TimeoutError):
@@ -219,7 +229,7 @@ def send(host: str, port: int, method: str, path: str, body: dict | None,
     seconds = time.perf_counter() - started
     if error is None and seconds > timeout:
         error = "timeout"
-    return status, seconds, error
+    return status, seconds, error, answer_headers
 
 
 def replay(host: str, port: int, actions: list[Action], timeout: float = SIMULATOR_TIMEOUT,

@@ -1,0 +1,169 @@
+"""A local cluster for tests: `twooter cluster up` in a folder and port range of its own, always torn down."""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import psycopg2
+import requests
+
+from tests.scenario import SIMULATOR_AUTHORIZATION
+from tests.servers import TWOOTER_COMMAND, unavailable
+
+ENGINES = ("etcd", "patroni", "haproxy")
+PORT_SPAN = 100
+
+
+def free_port_block() -> int:
+    """A base port whose 100 ports are all free on 127.0.0.1 (the cluster's layout needs that many)."""
+    for _ in range(200):
+        base = random.randrange(30000, 60000 - PORT_SPAN, PORT_SPAN)
+        probes = []
+        try:
+            for port in range(base, base + PORT_SPAN):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError("no block of 100 free ports on 127.0.0.1")
+
+
+class LocalCluster:
+    """The `twooter cluster` command on a folder of its own, as an operator runs it."""
+
+    def __init__(self, instances: int = 2, postgres_nodes: int = 3):
+        missing = [engine for engine in ENGINES if shutil.which(engine) is None]
+        if missing:
+            unavailable(f"{', '.join(missing)} not installed; `bash tests/run` installs them")
+        # Under /tmp, not pytest's folder (mode 700): the postgres account must reach its data.
+        self.folder = Path(tempfile.mkdtemp(prefix="twooter-cluster-", dir="/tmp"))
+        self.folder.chmod(0o755)
+        self.base_port = free_port_block()
+        self.instances, self.postgres_nodes = instances, postgres_nodes
+        self.started_pids: dict[int, float] = {}
+
+    def run(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([str(TWOOTER_COMMAND), "cluster", args[0], "--dir", str(self.folder), *args[1:]],
+                              capture_output=True, text=True, timeout=timeout)
+        if args[0] not in ("down", "status") and (self.folder / "cluster.json").exists():
+            self.remember_pids()
+        if check and done.returncode != 0:
+            raise AssertionError(f"twooter cluster {' '.join(args)} exited {done.returncode}:\n"
+                                 f"{done.stdout}\n{done.stderr}")
+        return done
+
+    def up(self) -> None:
+        self.run("up", "--instances", str(self.instances), "--postgres-nodes", str(self.postgres_nodes),
+                 "--base-port", str(self.base_port), timeout=400)
+
+    def remember_pids(self) -> None:
+        """Every process the cluster runs now, so teardown can make sure none outlives it."""
+        state = json.loads((self.folder / "cluster.json").read_text())
+        for record in state["components"].values():
+            self.started_pids[record["pid"]] = record["started"]
+            for child in _descendants(record["pid"]):
+                self.started_pids[child.pid] = child.create_time()
+        # Patroni's postmasters run in sessions of their own, outside its tree.
+        for pidfile in self.folder.glob("pg*/data/postmaster.pid"):
+            try:
+                server = psutil.Process(int(pidfile.read_text().split()[0]))
+                self.started_pids[server.pid] = server.create_time()
+                for child in server.children(recursive=True):
+                    self.started_pids[child.pid] = child.create_time()
+            except (OSError, ValueError, IndexError, psutil.Error):
+                pass
+
+    def down(self) -> None:
+        try:
+            if (self.folder / "cluster.json").exists():
+                self.run("down", timeout=300, check=False)
+        finally:
+            # Whatever `down` missed (a test that broke it) goes by id; nothing else is touched.
+            for pid, started in self.started_pids.items():
+                try:
+                    process = psutil.Process(pid)
+                    if abs(process.create_time() - started) < 0.01:
+                        process.kill()
+                except psutil.NoSuchProcess:
+                    pass
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    # Looking -----------------------------------------------------------------------
+    def status(self) -> dict:
+        return json.loads(self.run("status", "--json").stdout)
+
+    def component(self, name: str) -> dict:
+        return next(c for c in self.status()["components"] if c["name"] == name)
+
+    def leader(self) -> str | None:
+        leaders = [c["name"] for c in self.status()["components"] if c["kind"] == "postgres" and c["role"] == "leader"]
+        return leaders[0] if len(leaders) == 1 else None
+
+    def wait_until(self, condition, seconds: float = 120, what: str = "the cluster to settle") -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"waited {seconds} s for {what}; status: {json.dumps(self.status(), indent=1)}")
+
+    def healthy(self) -> bool:
+        """Every component runs, one leader, every other data node a streaming replica, every app in rotation."""
+        found = self.status()["components"]
+        postgres = [c for c in found if c["kind"] == "postgres"]
+        apps = [c for c in found if c["kind"] == "app"]
+        return (all(c["running"] for c in found)
+                and Counter(c["role"] for c in postgres) == Counter({"leader": 1, "replica": len(postgres) - 1})
+                and all(c["state"] in ("running", "streaming") for c in postgres)
+                and all(c["edge_state"] == "UP" for c in apps))
+
+    @property
+    def edge(self) -> tuple[str, int]:
+        return "127.0.0.1", self.base_port
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.base_port}"
+
+    def database_url(self) -> str:
+        return self.status()["database_url"]
+
+    def query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+        """Read the app's database through the primary's front."""
+        connection = psycopg2.connect(self.database_url(), connect_timeout=10)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, parameters)
+                return cursor.fetchall()
+        finally:
+            connection.close()
+
+    def stored_tweets(self) -> Counter:
+        """How many times each (author, text) is in the messages table."""
+        rows = self.query("SELECT u.username, m.text FROM messages m JOIN users u ON u.id = m.author_id")
+        return Counter(rows)
+
+    def answers(self, path: str) -> int:
+        """The status of GET `path` at the edge, as the simulator asks it."""
+        return requests.get(self.edge_url + path, headers={"Authorization": SIMULATOR_AUTHORIZATION},
+                            timeout=10).status_code
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
