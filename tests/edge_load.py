@@ -1,116 +1,69 @@
-"""A simulator-style load on one URL, small enough to run inside a client network namespace.
+"""The cluster tests' simulator-style traffic (tests/traffic.py), run as a process of its own, recorded to a file.
 
-    python -m tests.edge_load URL OUT --tag TAG [--workers 4] [--seconds 120] [--requests 20000]
-                              [--pause 0.02] [--stop-file PATH]
+    python -m tests.edge_load URL OUT --seed N [--clients 4] [--seconds 240] [--stop-file PATH]
 
-Each worker registers a user of its own, then in turn posts a twoot with a
-text no other request uses ("TAG wK nI") and reads `/msgs`; every request
-goes on its own connection (`Connection: close`) with a 5 s timeout, as the
-simulator sends them. Each request is one JSON line in OUT as soon as it
-ends: {"worker", "kind", "text", "started", "ended", "status", "error"},
-times in seconds of CLOCK_MONOTONIC, which every process of the machine
-shares. The load stops when the stop file appears, after `--seconds`, or
-after `--requests` requests in all, whichever comes first.
+Made to run inside a client network namespace (`ip netns exec NS python -m
+tests.edge_load ...`), where the test process cannot send from. Every
+finished request is appended to OUT as one JSON line within a tenth of a
+second: {"client", "method", "kind", "username", "text", "status", "error",
+"started", "ended"}, times in seconds of CLOCK_MONOTONIC, which every process
+of the machine shares; `text` is a tweet's content. The seed makes the users
+and texts of this run its own. The traffic stops when the stop file appears,
+after `--seconds`, or when the scenario is done, whichever comes first.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import threading
 import time
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from tests.scenario import send
+from tests.traffic import Request, Traffic
 
-TIMEOUT = 5.0
-EXPECTED = {"register": 204, "tweet": 204, "read": 200}
-
-
-class Recorder:
-    """Appends one line per request to OUT, whole lines only, from any worker."""
-
-    def __init__(self, path: str, limit: int):
-        self._file = open(path, "a", encoding="utf-8")
-        self._lock = threading.Lock()
-        self._left = limit
-
-    def take(self) -> bool:
-        """One more request may be sent (False once the count is spent)."""
-        with self._lock:
-            self._left -= 1
-            return self._left >= 0
-
-    def write(self, record: dict) -> None:
-        with self._lock:
-            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
+FLUSH_SECONDS = 0.1
 
 
-def run_worker(number: int, host: str, port: int, tag: str, recorder: Recorder, should_stop, pause: float) -> None:
-    user = f"{tag} w{number}"
-    path_user = quote(user, safe="")
-    sequence = 0
-    registered = False
-    while not should_stop() and recorder.take():
-        sequence += 1
-        latest = number * 1_000_000 + sequence
-        text = None
-        if not registered:
-            kind, method, path = "register", "POST", f"/register?latest={latest}"
-            body = {"username": user, "email": f"w{number}@{tag.replace(' ', '-')}.example", "pwd": "edge load"}
-        elif sequence % 4 == 0:
-            kind, method, path, body = "read", "GET", f"/msgs?no=5&latest={latest}", None
-        else:
-            kind, method, path = "tweet", "POST", f"/msgs/{path_user}?latest={latest}"
-            text = f"{tag} w{number} n{sequence}"
-            body = {"content": text}
-        started = time.monotonic()
-        status, _, error = send(host, port, method, path, body, timeout=TIMEOUT)
-        ended = time.monotonic()
-        if error is None and status != EXPECTED[kind]:
-            # A second registration after an ambiguous first one is answered "taken": the user exists.
-            if not (kind == "register" and status == 400):
-                error = f"status {status}"
-        if kind == "register" and error is None:
-            registered = True
-        recorder.write({"worker": number, "kind": kind, "text": text, "started": started, "ended": ended,
-                        "status": status, "error": error})
-        time.sleep(pause)
+def line(request: Request) -> str:
+    action = request.action
+    return json.dumps({
+        "client": request.client, "method": request.method, "kind": request.kind,
+        "username": action.username if action else None,
+        "text": action.body.get("content") if action and request.kind == "tweet" else None,
+        "status": request.status, "error": request.error, "started": request.started, "ended": request.ended,
+    }, ensure_ascii=False)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
     parser.add_argument("out")
-    parser.add_argument("--tag", required=True, help="starts every user name and twoot text of this run")
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--pause", type=float, default=0.02, help="seconds each worker waits between requests")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--actions", type=int, default=40_000, help="the scenario's length, all clients together")
+    parser.add_argument("--seconds", type=float, default=240.0)
     parser.add_argument("--stop-file")
     options = parser.parse_args(argv)
     where = urlsplit(options.url)
     deadline = time.monotonic() + options.seconds
-
-    def should_stop() -> bool:
-        return time.monotonic() > deadline or bool(options.stop_file and os.path.exists(options.stop_file))
-
-    recorder = Recorder(options.out, options.requests)
-    workers = [
-        threading.Thread(target=run_worker, name=f"worker {number}", daemon=True,
-                         args=(number, where.hostname, where.port or 80, options.tag, recorder, should_stop,
-                               options.pause))
-        for number in range(1, options.workers + 1)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    recorder.close()
+    written = 0
+    with open(options.out, "a", encoding="utf-8") as out, \
+            Traffic(where.hostname, where.port or 80, clients=options.clients, actions=options.actions,
+                    seed=options.seed, pause=0.02) as traffic:
+        while True:
+            done = not traffic.running() or time.monotonic() > deadline or (
+                options.stop_file and os.path.exists(options.stop_file))
+            finished = traffic.requests[written:]  # appended under the traffic's lock; a slice is a copy
+            for request in finished:
+                out.write(line(request) + "\n")
+            out.flush()
+            written += len(finished)
+            if done:
+                break
+            time.sleep(FLUSH_SECONDS)
+    with open(options.out, "a", encoding="utf-8") as out:  # what the last requests in flight got
+        for request in traffic.requests[written:]:
+            out.write(line(request) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from flask import Flask
 from tests.servers import ServerProcess
 from twooter.cluster import netns, vip
 from twooter.config import PROJECT_ROOT, normalise_database_url
+
 
 class EdgeSite:
     """Two edges sharing a virtual address, in front of `instances` app servers on one database."""
@@ -74,40 +75,41 @@ class EdgeSite:
 
 @dataclass(frozen=True)
 class Request:
-    """One request the load sent, as tests/edge_load.py recorded it (times: CLOCK_MONOTONIC seconds)."""
+    """One request of the traffic, as tests/edge_load.py recorded it (times: CLOCK_MONOTONIC seconds)."""
 
-    worker: int
+    client: int
+    method: str
     kind: str
+    username: str | None
     text: str | None
-    started: float
-    ended: float
     status: int | None
     error: str | None
+    started: float
+    ended: float
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        """Answered, and not with a server error: the same line tests/traffic.py draws."""
+        return self.status is not None and self.status < 500
 
 
 class Load:
     """tests/edge_load.py in `client_namespace` against `url`, until the block ends; its files in `folder`.
 
-    `database_url` is where the twoots it posts are counted afterwards.
+    `database_url` is where the tweets it posts are counted afterwards.
     """
 
-    def __init__(self, client_namespace: str, url: str, folder: Path, database_url: str, workers: int = 4,
-                 seconds: float = 240, requests: int = 40_000):
+    def __init__(self, client_namespace: str, url: str, folder: Path, database_url: str, clients: int = 4,
+                 seconds: float = 240):
         self.client_namespace = client_namespace
         self.url = url
         self.database_url = database_url
-        self.tag = f"edge {uuid.uuid4().hex[:8]}"
+        seed = random.randrange(1, 2**31)  # users and texts of this run only, in a database others share
         folder.mkdir(parents=True, exist_ok=True)
-        slug = self.tag.replace(" ", "-")
-        self.out = folder / f"{slug}.jsonl"
-        self.stop_file = folder / f"{slug}.stop"
-        self._argv = [sys.executable, "-m", "tests.edge_load", url, str(self.out), "--tag", self.tag,
-                      "--workers", str(workers), "--seconds", str(seconds), "--requests", str(requests),
-                      "--stop-file", str(self.stop_file)]
+        self.out = folder / f"traffic-{seed}.jsonl"
+        self.stop_file = folder / f"traffic-{seed}.stop"
+        self._argv = [sys.executable, "-m", "tests.edge_load", url, str(self.out), "--seed", str(seed),
+                      "--clients", str(clients), "--seconds", str(seconds), "--stop-file", str(self.stop_file)]
         self._process: subprocess.Popen | None = None
 
     def __enter__(self) -> "Load":
@@ -118,11 +120,11 @@ class Load:
     def __exit__(self, *exc_info) -> None:
         self.stop_file.touch()
         try:
-            self._process.wait(timeout=60)
+            self._process.wait(timeout=90)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
-            raise AssertionError("the load did not stop within 60 s of being told to")
+            raise AssertionError("the traffic did not stop within 90 s of being told to")
 
     def requests(self) -> list[Request]:
         if not self.out.exists():
@@ -130,22 +132,23 @@ class Load:
         lines = self.out.read_text(encoding="utf-8").splitlines()
         return [Request(**json.loads(line)) for line in lines if line.endswith("}")]
 
-    def wait_for_successes(self, count: int, started_after: float = 0.0, seconds: float = 120) -> None:
-        """Return once `count` requests sent after `started_after` (monotonic) have succeeded."""
+    def wait_for_tweets(self, count: int, started_after: float = 0.0, seconds: float = 120) -> None:
+        """Return once `count` tweets sent after `started_after` (monotonic) have been acknowledged."""
         def enough() -> bool:
             if self._process.poll() is not None:
-                raise AssertionError(f"the load ended early with exit code {self._process.returncode}")
-            return sum(1 for r in self.requests() if r.ok and r.started >= started_after) >= count
-        netns.wait_for(enough, seconds, f"{count} successful requests through {self.url}", interval=0.1)
+                raise AssertionError(f"the traffic ended early with exit code {self._process.returncode}")
+            return sum(1 for r in self.requests()
+                       if r.kind == "tweet" and r.ok and r.status < 300 and r.started >= started_after) >= count
+        netns.wait_for(enough, seconds, f"{count} acknowledged tweets through {self.url}", interval=0.1)
 
 
 @dataclass
 class Outcome:
-    """What a fault did to the load, and whether the database holds every acknowledged twoot once."""
+    """What a fault did to the traffic, and whether the database holds every acknowledged tweet once."""
 
     requests: list[Request]
     fault_at: float
-    stored: Counter  # twoot text -> rows in the database
+    stored: Counter  # (username, text) -> rows in the database, for this traffic's users
 
     @property
     def failed(self) -> list[Request]:
@@ -158,38 +161,44 @@ class Outcome:
         return min(ends) - self.fault_at if ends else None
 
     @property
-    def acknowledged(self) -> set[str]:
-        return {r.text for r in self.requests if r.kind == "tweet" and r.ok}
+    def acknowledged(self) -> set[tuple[str, str]]:
+        return {(r.username, r.text) for r in self.requests if r.kind == "tweet" and r.ok and r.status < 300}
 
     @property
-    def lost(self) -> set[str]:
-        return {text for text in self.acknowledged if self.stored[text] == 0}
+    def lost(self) -> set[tuple[str, str]]:
+        return {tweet for tweet in self.acknowledged if self.stored[tweet] == 0}
 
     @property
-    def duplicated(self) -> set[str]:
-        return {text for text, rows in self.stored.items() if rows > 1}
+    def duplicated(self) -> set[tuple[str, str]]:
+        return {tweet for tweet, rows in self.stored.items() if rows > 1}
 
     def summary(self) -> str:
-        kinds = Counter(r.error for r in self.failed)
+        kinds = Counter(r.error or f"status {r.status}" for r in self.failed)
+        seconds = self.seconds_without_service
         return (f"{len(self.requests)} requests, {len(self.failed)} failed {dict(kinds)}, "
-                f"{self.seconds_without_service:.2f} s without service" if self.seconds_without_service is not None
-                else f"{len(self.requests)} requests, {len(self.failed)} failed {dict(kinds)}, service never came back")
+                + (f"{seconds:.2f} s without service" if seconds is not None else "service never came back"))
 
 
-def stored_texts(database_url: str, tag: str) -> Counter:
-    """How many rows each twoot text of the load tagged `tag` has in the database."""
+def stored_tweets(database_url: str, usernames: set[str]) -> Counter:
+    """How many rows each (username, text) of these users has in the messages table."""
+    if not usernames:
+        return Counter()
     engine = sa.create_engine(normalise_database_url(database_url))
+    query = sa.text("SELECT u.username, m.text, count(*) FROM messages m JOIN users u ON u.id = m.author_id "
+                    "WHERE u.username IN :names GROUP BY u.username, m.text").bindparams(
+        sa.bindparam("names", expanding=True))
     try:
         with engine.connect() as connection:
-            rows = connection.execute(sa.text("SELECT text, count(*) FROM messages WHERE text LIKE :tag "
-                                              "GROUP BY text"), {"tag": f"{tag} %"}).all()
+            rows = connection.execute(query, {"names": sorted(usernames)}).all()
     finally:
         engine.dispose()
-    return Counter({text: count for text, count in rows})
+    return Counter({(username, text): count for username, text, count in rows})
 
 
 def outcome_of(load: Load, fault_at: float) -> Outcome:
-    return Outcome(load.requests(), fault_at, stored_texts(load.database_url, load.tag))
+    requests = load.requests()
+    users = {r.username for r in requests if r.username}
+    return Outcome(requests, fault_at, stored_tweets(load.database_url, users))
 
 
 def needs_root_and_ip_netns() -> str | None:
@@ -225,11 +234,11 @@ def kill_active_haproxy(site: EdgeSite) -> FaultRun:
     pair = site.pair
     before = pair.active()
     with site.load() as load:
-        load.wait_for_successes(20)
+        load.wait_for_tweets(10)
         fault_at = time.monotonic()
         pair.kill_haproxy(before)
         after = wait_until_moved(pair, before)
-        load.wait_for_successes(20, started_after=fault_at)
+        load.wait_for_tweets(10, started_after=fault_at)
     return FaultRun("kill -9 HAProxy", before, after, outcome_of(load, fault_at))
 
 
@@ -238,11 +247,11 @@ def lose_active_edge(site: EdgeSite) -> FaultRun:
     pair = site.pair
     before = pair.active()
     with site.load() as load:
-        load.wait_for_successes(20)
+        load.wait_for_tweets(10)
         fault_at = time.monotonic()
         pair.stop(before)
         after = wait_until_moved(pair, before)
-        load.wait_for_successes(20, started_after=fault_at)
+        load.wait_for_tweets(10, started_after=fault_at)
     return FaultRun("edge machine lost", before, after, outcome_of(load, fault_at))
 
 
@@ -264,11 +273,11 @@ def bring_back_first_edge(site: EdgeSite) -> FaultRun:
     pair.stop(first)
     holder = wait_until_moved(pair, first)
     with site.load() as load:
-        load.wait_for_successes(20)
+        load.wait_for_tweets(10)
         back_at = time.monotonic()
         pair.start(first)
         pair.wait_until_backup(first)
         backup_at = time.monotonic()
         netns.wait_for(lambda: time.monotonic() > backup_at + 10 * pair.advert_int, 60, "ten advert intervals")
-        load.wait_for_successes(40, started_after=backup_at)
+        load.wait_for_tweets(20, started_after=backup_at)
     return FaultRun("edge comes back", holder, pair.active(), outcome_of(load, back_at))

@@ -10,23 +10,16 @@ seconds without service are measured by bench/edge.py.
 """
 from __future__ import annotations
 
-import json
-import random
-import shutil
 import subprocess
-import tempfile
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from tests.edges import (EdgeSite, Load, bring_back_first_edge, kill_active_haproxy, lose_active_edge,
                          needs_root_and_ip_netns, outcome_of)
-from tests.servers import TWOOTER_COMMAND, build_app, unavailable
+from tests.cluster import LocalCluster
+from tests.servers import build_app, unavailable
 from twooter.cluster import netns, vip
-from twooter.cluster.components import port_is_free
-from twooter.cluster.layout import PORT_SPAN
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -117,98 +110,71 @@ def test_taking_the_site_down_leaves_no_namespace_link_or_process(edge_ready, tm
 
 # --- the same through `twooter cluster up --edge-ha` ------------------------------------
 
-def free_base_port() -> int:
-    """A base port whose whole block of the cluster's ports is free on loopback now."""
-    for _ in range(200):
-        base = random.randrange(30_000, 60_000 - PORT_SPAN, PORT_SPAN)
-        if all(port_is_free(port) for port in range(base, base + PORT_SPAN)):
-            return base
-    raise AssertionError("no free block of ports for a cluster")
+class EdgeCluster(LocalCluster):
+    """A local cluster started with --edge-ha."""
 
+    def up(self) -> None:
+        self.run("up", "--edge-ha", "--instances", str(self.instances), "--postgres-nodes",
+                 str(self.postgres_nodes), "--base-port", str(self.base_port), timeout=400)
 
-def cluster(folder: Path, *args: str, seconds: float = 300) -> str:
-    """`twooter cluster ARGS --dir FOLDER` as an operator runs it; its output. Fails the test on a non-zero exit."""
-    done = subprocess.run([str(TWOOTER_COMMAND), "cluster", *args, "--dir", str(folder)], capture_output=True,
-                          text=True, timeout=seconds)
-    assert done.returncode == 0, f"twooter cluster {' '.join(args)}: {done.stdout}{done.stderr}"
-    return done.stdout
+    def edges(self) -> dict[str, dict]:
+        return {row["name"]: row for row in self.status()["components"] if row["kind"] == "edge"}
 
-
-@contextmanager
-def cluster_folder():
-    """A folder the postgres account may enter (pytest's own are mode 700), removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="twooter-edge-cluster-"))
-    folder.chmod(0o755)
-    try:
-        yield folder / "cluster"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    def active_edge(self) -> str | None:
+        active = [name for name, row in self.edges().items() if row["role"] == "active"]
+        return active[0] if len(active) == 1 else None
 
 
 @pytest.fixture(scope="module")
 def edge_cluster(edge_ready):
-    """`twooter cluster up --edge-ha`; `down` afterwards, whatever happened."""
-    with cluster_folder() as folder:
-        try:
-            cluster(folder, "up", "--edge-ha", "--base-port", str(free_base_port()), "--instances", "2")
-            yield folder
-        finally:
-            if (folder / "cluster.json").exists():
-                cluster(folder, "down")
+    local = EdgeCluster(instances=2)
+    try:
+        local.up()
+        yield local
+    finally:
+        local.down()
 
 
-def status_of(folder: Path) -> dict:
-    return json.loads(cluster(folder, "status", "--json"))
-
-
-def edges_of(found: dict) -> dict[str, dict]:
-    return {row["name"]: row for row in found["components"] if row["kind"] == "edge"}
-
-
-def active_edge(folder: Path) -> str | None:
-    active = [name for name, row in edges_of(status_of(folder)).items() if row["role"] == "active"]
-    return active[0] if len(active) == 1 else None
-
-
+@pytest.mark.cluster
 def test_cluster_edge_ha_survives_kill_and_loss_of_the_active_edge(edge_cluster, tmp_path):
-    found = status_of(edge_cluster)
-    edges = edges_of(found)
+    found = edge_cluster.status()
+    edges = edge_cluster.edges()
     assert found["vip"].startswith("http://10.213.") and found["client_netns"].endswith("-client")
     assert sorted(edges) == ["edge1", "edge2"]
     assert sorted(row["role"] for row in edges.values()) == ["active", "backup"]
     assert all(isinstance(row["pid"], int) and netns.alive(row["pid"]) for row in edges.values())
 
-    def load() -> Load:
-        return Load(found["client_netns"], found["vip"], tmp_path / "load", found["database_url"])
-
     for fault in ("kill", "stop"):
-        before = active_edge(edge_cluster)
-        with load() as running:
-            running.wait_for_successes(20)
-            cluster(edge_cluster, fault, before)
+        before = edge_cluster.active_edge()
+        with Load(found["client_netns"], found["vip"], tmp_path / "load", found["database_url"]) as load:
+            load.wait_for_tweets(10)
+            edge_cluster.run(fault, before)
             fault_at = time.monotonic()  # the command has done it by now: the figures lean short, not long
-            netns.wait_for(lambda: active_edge(edge_cluster) not in (None, before), 60, "the address to move")
-            running.wait_for_successes(20, started_after=fault_at)
-        outcome = outcome_of(running, fault_at)
+            edge_cluster.wait_until(lambda: edge_cluster.active_edge() not in (None, before), 60,
+                                    "the address to move")
+            load.wait_for_tweets(10, started_after=fault_at)
+        outcome = outcome_of(load, fault_at)
         print(f"twooter cluster {fault} {before}: {outcome.summary()}")
         assert_every_acknowledged_twoot_stored_once(outcome)
-        assert edges_of(status_of(edge_cluster))[before]["pid"] is None
-        cluster(edge_cluster, "start", before)
-        assert edges_of(status_of(edge_cluster))[before]["role"] == "backup"
+        assert edge_cluster.edges()[before]["pid"] is None
+        edge_cluster.run("start", before)
+        assert edge_cluster.edges()[before]["role"] == "backup"
 
 
+@pytest.mark.cluster
 def test_cluster_down_removes_every_namespace_link_and_edge_process(edge_ready):
-    with cluster_folder() as folder:
-        try:
-            cluster(folder, "up", "--edge-ha", "--base-port", str(free_base_port()), "--instances", "1",
-                    "--postgres-nodes", "2")
-            found = status_of(folder)
-            namespaces = [row["namespace"] for row in edges_of(found).values()] + [found["client_netns"]]
-            pids = [pid for row in edges_of(found).values() for pid in (row["pid"], row["keepalived_pid"])]
-            host_link = netns.EdgeNetwork(int(found["vip"].split(".")[2])).host_link
-        finally:
-            cluster(folder, "down")
-        after = status_of(folder)
+    local = EdgeCluster(instances=1, postgres_nodes=2)
+    try:
+        local.up()
+        found = local.status()
+        edges = local.edges()
+        namespaces = [row["namespace"] for row in edges.values()] + [found["client_netns"]]
+        pids = [pid for row in edges.values() for pid in (row["pid"], row["keepalived_pid"])]
+        host_link = netns.EdgeNetwork(int(found["vip"].split(".")[2])).host_link
+        local.run("down")
+        after = local.status()
+    finally:
+        local.down()
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not [namespace for namespace in namespaces if namespace in listed]
     assert subprocess.run(["ip", "link", "show", host_link], capture_output=True).returncode != 0
