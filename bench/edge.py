@@ -5,13 +5,14 @@
 Builds what tests/test_edge_ha.py builds (two edges in network namespaces,
 a client namespace, two `twooter serve` instances in the root namespace on
 one database; needs root), then, for each round, under a simulator-style
-load from the client namespace (4 workers, each request on its own
-connection, 5 s timeout): kill -9 of the active edge's HAProxy; loss of the
-active edge machine (its cable pulled, every process in it killed); the
-first edge coming back. Prints, per fault and round, the failed requests
-by kind, the seconds from the fault to the end of the first request sent
-after it that succeeded, whether the address moved, and acknowledged twoots
-lost or stored twice; then the medians and this command.
+load from the client namespace (4 clients, each request on its own
+connection, 20 s timeout, tests/traffic.py) and a probe of GET /health
+(1 s timeout, every 50 ms): kill -9 of the active edge's HAProxy; loss of
+the active edge machine (its cable pulled, every process in it killed); the
+first edge coming back. Prints, per fault and round, the traffic's requests
+and its failed ones by kind, the seconds from the fault to the end of the
+first probe sent after it that got 200, whether the address moved, and
+acknowledged tweets lost or stored twice; then the medians and this command.
 
 PostgreSQL comes from TEST_POSTGRES_URL (as `bash tests/run` exports it).
 """

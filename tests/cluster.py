@@ -65,6 +65,17 @@ class LocalCluster:
                                  f"{done.stdout}\n{done.stderr}")
         return done
 
+    def __enter__(self) -> "LocalCluster":
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.down()
+
     def up(self) -> None:
         self.run("up", "--instances", str(self.instances), "--postgres-nodes", str(self.postgres_nodes),
                  "--base-port", str(self.base_port), timeout=400)

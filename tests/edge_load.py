@@ -7,7 +7,10 @@ tests.edge_load ...`), where the test process cannot send from. Every
 finished request is appended to OUT as one JSON line within a tenth of a
 second: {"client", "method", "kind", "username", "text", "status", "error",
 "started", "ended"}, times in seconds of CLOCK_MONOTONIC, which every process
-of the machine shares; `text` is a tweet's content. The seed makes the users
+of the machine shares; `text` is a tweet's content. Beside the traffic, a
+probe asks GET /health with a 1 s timeout, 20 times a second (kind "probe",
+client 0): the traffic's clients wait up to 20 s for an answer, as the
+simulator's would, so they cannot tell when service came back; the probe can. The seed makes the users
 and texts of this run its own. The traffic stops when the stop file appears,
 after `--seconds`, or when the scenario is done, whichever comes first.
 """
@@ -16,12 +19,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import threading
 import time
+from collections import deque
 from urllib.parse import urlsplit
 
+from tests.scenario import send
 from tests.traffic import Request, Traffic
 
 FLUSH_SECONDS = 0.1
+PROBE_PATH = "/health"
+PROBE_TIMEOUT = 1.0  # short, so one probe stuck on a lost machine does not hide the moment service is back
+PROBE_PAUSE = 0.05
+
+
+def probe(host: str, port: int, should_stop, record) -> None:
+    """GET /health again and again on fresh connections: when the service answers, to a tenth of a second or so."""
+    while not should_stop():
+        started = time.monotonic()
+        status, _, error = send(host, port, "GET", PROBE_PATH, None, timeout=PROBE_TIMEOUT)
+        record(Request(0, "GET", PROBE_PATH, "probe", status, error, started, time.monotonic()))
+        time.sleep(PROBE_PAUSE)
 
 
 def line(request: Request) -> str:
@@ -47,20 +65,28 @@ def main(argv: list[str] | None = None) -> None:
     where = urlsplit(options.url)
     deadline = time.monotonic() + options.seconds
     written = 0
+    probes: deque[Request] = deque()  # append and popleft are safe between two threads
+    stopping = threading.Event()
     with open(options.out, "a", encoding="utf-8") as out, \
             Traffic(where.hostname, where.port or 80, clients=options.clients, actions=options.actions,
                     seed=options.seed, pause=0.02) as traffic:
+        prober = threading.Thread(target=probe, args=(where.hostname, where.port or 80, stopping.is_set,
+                                                      probes.append), daemon=True)
+        prober.start()
         while True:
             done = not traffic.running() or time.monotonic() > deadline or (
                 options.stop_file and os.path.exists(options.stop_file))
             finished = traffic.requests[written:]  # appended under the traffic's lock; a slice is a copy
-            for request in finished:
+            finished_probes = [probes.popleft() for _ in range(len(probes))]
+            for request in finished + finished_probes:
                 out.write(line(request) + "\n")
             out.flush()
             written += len(finished)
             if done:
                 break
             time.sleep(FLUSH_SECONDS)
+        stopping.set()
+        prober.join()
     with open(options.out, "a", encoding="utf-8") as out:  # what the last requests in flight got
         for request in traffic.requests[written:]:
             out.write(line(request) + "\n")

@@ -151,13 +151,19 @@ class Outcome:
     stored: Counter  # (username, text) -> rows in the database, for this traffic's users
 
     @property
+    def traffic(self) -> list[Request]:
+        """The simulator-style requests, without the probes."""
+        return [r for r in self.requests if r.kind != "probe"]
+
+    @property
     def failed(self) -> list[Request]:
-        return [r for r in self.requests if not r.ok]
+        """The traffic's requests that got no answer or a server error."""
+        return [r for r in self.traffic if not r.ok]
 
     @property
     def seconds_without_service(self) -> float | None:
-        """From the fault to the end of the first request sent after it that succeeded (None: never)."""
-        ends = [r.ended for r in self.requests if r.ok and r.started >= self.fault_at]
+        """From the fault to the end of the first probe sent after it that was answered 200 (None: never)."""
+        ends = [r.ended for r in self.requests if r.kind == "probe" and r.status == 200 and r.started >= self.fault_at]
         return min(ends) - self.fault_at if ends else None
 
     @property
@@ -175,7 +181,7 @@ class Outcome:
     def summary(self) -> str:
         kinds = Counter(r.error or f"status {r.status}" for r in self.failed)
         seconds = self.seconds_without_service
-        return (f"{len(self.requests)} requests, {len(self.failed)} failed {dict(kinds)}, "
+        return (f"{len(self.traffic)} requests, {len(self.failed)} failed {dict(kinds)}, "
                 + (f"{seconds:.2f} s without service" if seconds is not None else "service never came back"))
 
 
@@ -229,30 +235,32 @@ class FaultRun:
     outcome: Outcome
 
 
-def kill_active_haproxy(site: EdgeSite) -> FaultRun:
-    """kill -9 the active edge's HAProxy under load; returns once the address moved and service is back."""
-    pair = site.pair
-    before = pair.active()
-    with site.load() as load:
+def address_moves_under_traffic(load: Load, active, cause) -> tuple[str, str, Outcome]:
+    """Under `load`, `cause(active())` a fault of the active edge; (before, after, outcome).
+
+    `active()` names the edge holding the address (None while none does).
+    Returns once another edge holds the address and tweets sent after the
+    fault have been acknowledged again.
+    """
+    with load:
+        before = active()
         load.wait_for_tweets(10)
         fault_at = time.monotonic()
-        pair.kill_haproxy(before)
-        after = wait_until_moved(pair, before)
+        cause(before)
+        netns.wait_for(lambda: active() not in (None, before), 60, f"the address to leave {before}")
         load.wait_for_tweets(10, started_after=fault_at)
-    return FaultRun("kill -9 HAProxy", before, after, outcome_of(load, fault_at))
+    return before, active(), outcome_of(load, fault_at)
+
+
+def kill_active_haproxy(site: EdgeSite) -> FaultRun:
+    """kill -9 the active edge's HAProxy under load."""
+    return FaultRun("kill -9 HAProxy", *address_moves_under_traffic(site.load(), site.pair.active,
+                                                                   site.pair.kill_haproxy))
 
 
 def lose_active_edge(site: EdgeSite) -> FaultRun:
-    """Lose the active edge machine under load (cable out, every process killed); as above."""
-    pair = site.pair
-    before = pair.active()
-    with site.load() as load:
-        load.wait_for_tweets(10)
-        fault_at = time.monotonic()
-        pair.stop(before)
-        after = wait_until_moved(pair, before)
-        load.wait_for_tweets(10, started_after=fault_at)
-    return FaultRun("edge machine lost", before, after, outcome_of(load, fault_at))
+    """Lose the active edge machine under load (cable out, every process killed)."""
+    return FaultRun("edge machine lost", *address_moves_under_traffic(site.load(), site.pair.active, site.pair.stop))
 
 
 def bring_back_first_edge(site: EdgeSite) -> FaultRun:

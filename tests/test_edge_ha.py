@@ -11,12 +11,11 @@ seconds without service are measured by bench/edge.py.
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 
-from tests.edges import (EdgeSite, Load, bring_back_first_edge, kill_active_haproxy, lose_active_edge,
-                         needs_root_and_ip_netns, outcome_of)
+from tests.edges import (EdgeSite, Load, address_moves_under_traffic, bring_back_first_edge, kill_active_haproxy,
+                         lose_active_edge, needs_root_and_ip_netns)
 from tests.cluster import LocalCluster
 from tests.servers import build_app, unavailable
 from twooter.cluster import netns, vip
@@ -127,12 +126,8 @@ class EdgeCluster(LocalCluster):
 
 @pytest.fixture(scope="module")
 def edge_cluster(edge_ready):
-    local = EdgeCluster(instances=2)
-    try:
-        local.up()
+    with EdgeCluster(instances=2) as local:
         yield local
-    finally:
-        local.down()
 
 
 @pytest.mark.cluster
@@ -145,16 +140,12 @@ def test_cluster_edge_ha_survives_kill_and_loss_of_the_active_edge(edge_cluster,
     assert all(isinstance(row["pid"], int) and netns.alive(row["pid"]) for row in edges.values())
 
     for fault in ("kill", "stop"):
-        before = edge_cluster.active_edge()
-        with Load(found["client_netns"], found["vip"], tmp_path / "load", found["database_url"]) as load:
-            load.wait_for_tweets(10)
-            edge_cluster.run(fault, before)
-            fault_at = time.monotonic()  # the command has done it by now: the figures lean short, not long
-            edge_cluster.wait_until(lambda: edge_cluster.active_edge() not in (None, before), 60,
-                                    "the address to move")
-            load.wait_for_tweets(10, started_after=fault_at)
-        outcome = outcome_of(load, fault_at)
+        load = Load(found["client_netns"], found["vip"], tmp_path / "load", found["database_url"])
+        before, after, outcome = address_moves_under_traffic(load, edge_cluster.active_edge,
+                                                             lambda name: edge_cluster.run(fault, name))
+        # The fault's moment includes the command's own start-up: the figure leans long.
         print(f"twooter cluster {fault} {before}: {outcome.summary()}")
+        assert after != before
         assert_every_acknowledged_twoot_stored_once(outcome)
         assert edge_cluster.edges()[before]["pid"] is None
         edge_cluster.run("start", before)
@@ -163,9 +154,7 @@ def test_cluster_edge_ha_survives_kill_and_loss_of_the_active_edge(edge_cluster,
 
 @pytest.mark.cluster
 def test_cluster_down_removes_every_namespace_link_and_edge_process(edge_ready):
-    local = EdgeCluster(instances=1, postgres_nodes=2)
-    try:
-        local.up()
+    with EdgeCluster(instances=1, postgres_nodes=2) as local:
         found = local.status()
         edges = local.edges()
         namespaces = [row["namespace"] for row in edges.values()] + [found["client_netns"]]
@@ -173,8 +162,6 @@ def test_cluster_down_removes_every_namespace_link_and_edge_process(edge_ready):
         host_link = netns.EdgeNetwork(int(found["vip"].split(".")[2])).host_link
         local.run("down")
         after = local.status()
-    finally:
-        local.down()
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not [namespace for namespace in namespaces if namespace in listed]
     assert subprocess.run(["ip", "link", "show", host_link], capture_output=True).returncode != 0

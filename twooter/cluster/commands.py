@@ -76,7 +76,7 @@ def _print_status(found: dict) -> None:
 @FOLDER
 @click.argument("name")
 def kill(folder: Path, name: str) -> None:
-    """kill -9 NAME's whole process group (a data node: Patroni and its postmaster), as a crash would."""
+    """kill -9 NAME's whole process group (a data node: Patroni and its postmaster; an edge: its HAProxy)."""
     pids = _run(lambda: operations.kill(folder.resolve(), name))
     click.echo(f"killed {name} (pids {', '.join(map(str, pids))})")
 
@@ -85,7 +85,7 @@ def kill(folder: Path, name: str) -> None:
 @FOLDER
 @click.argument("name")
 def stop(folder: Path, name: str) -> None:
-    """Stop NAME cleanly (SIGTERM; SIGKILL after 60 s)."""
+    """Stop NAME cleanly (SIGTERM; SIGKILL after 60 s). An edge of --edge-ha is lost whole instead."""
     _run(lambda: operations.stop(folder.resolve(), name))
     click.echo(f"stopped {name}")
 

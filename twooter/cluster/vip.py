@@ -1,12 +1,12 @@
 """A redundant edge: HAProxy and keepalived in each edge namespace, one virtual address between them.
 
-Each edge of an `EdgeNetwork` runs its own HAProxy (configuration given by
-the caller: it must listen on the virtual address and answer a monitor URI)
-and its own keepalived, rendered from `deploy/keepalived/`. keepalived asks
-its HAProxy's monitor URI every second and gives the virtual address up when
-HAProxy does not answer; the other edge takes it within about a second, or,
-when the whole edge is lost, after three missed adverts. With `nopreempt` an
-edge that comes back stays the backup.
+Each edge of an `EdgeNetwork` runs its own HAProxy (the cluster's
+deploy/haproxy template, listening on the virtual address, with a monitor
+URI) and its own keepalived (deploy/keepalived/). keepalived asks its
+HAProxy's monitor URI every second and gives the virtual address up when
+HAProxy does not answer, or reaches no app instance; the other edge takes it
+at once, or, when the whole edge is lost, after three missed adverts. With
+`nopreempt` an edge that comes back stays the backup.
 
 All state is under one folder (configuration, pid files, logs, the VRRP
 state keepalived reports), so a later process that makes an EdgePair on the
