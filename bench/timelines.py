@@ -363,10 +363,14 @@ class Measurement:
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def run_wrk(url: str, seconds: int, cookie: str | None = None) -> Measurement:
-    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+def run_wrk(url: str, seconds: int, cookie: str | None = None, script: Path | None = None,
+            connections: int = CONNECTIONS) -> Measurement:
+    """wrk against `url` (optionally driven by a Lua `script`): throughput, p99 and failed requests."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if cookie:
         command += ["-H", f"Cookie: {cookie}"]
+    if script:
+        command += ["-s", str(script)]
     output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
     throughput = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE).groups()

@@ -22,10 +22,15 @@ ENGINES = ("etcd", "patroni", "haproxy")
 PORT_SPAN = 100
 
 
+# Below the kernel's ephemeral range (32768 and up), where client sockets and
+# other tests' `bind(port 0)` land, and apart from 20000-29999 (manual runs).
+PORT_RANGE = (10000, 20000)
+
+
 def free_port_block() -> int:
     """A base port whose 100 ports are all free on 127.0.0.1 (the cluster's layout needs that many)."""
     for _ in range(200):
-        base = random.randrange(30000, 60000 - PORT_SPAN, PORT_SPAN)
+        base = random.randrange(PORT_RANGE[0], PORT_RANGE[1] - PORT_SPAN, PORT_SPAN)
         probes = []
         try:
             for port in range(base, base + PORT_SPAN):
@@ -44,13 +49,13 @@ def free_port_block() -> int:
 class LocalCluster:
     """The `twooter cluster` command on a folder of its own, as an operator runs it."""
 
+    up_options: tuple[str, ...] = ()  # more options for `cluster up` (a subclass's)
+
     def __init__(self, instances: int = 2, postgres_nodes: int = 3):
         missing = [engine for engine in ENGINES if shutil.which(engine) is None]
         if missing:
             unavailable(f"{', '.join(missing)} not installed; `bash tests/run` installs them")
-        # Under /tmp, not pytest's folder (mode 700): the postgres account must reach its data.
-        self.folder = Path(tempfile.mkdtemp(prefix="twooter-cluster-", dir="/tmp"))
-        self.folder.chmod(0o755)
+        self.folder = _new_folder()
         self.base_port = free_port_block()
         self.instances, self.postgres_nodes = instances, postgres_nodes
         self.started_pids: dict[int, float] = {}
@@ -76,9 +81,19 @@ class LocalCluster:
     def __exit__(self, *exc_info) -> None:
         self.down()
 
-    def up(self) -> None:
-        self.run("up", "--instances", str(self.instances), "--postgres-nodes", str(self.postgres_nodes),
-                 "--base-port", str(self.base_port), timeout=400)
+    def up(self, attempts: int = 3) -> None:
+        """`cluster up`; on another block of ports when one was taken by someone else meanwhile."""
+        for attempt in range(attempts):
+            done = self.run("up", *self.up_options, "--instances", str(self.instances), "--postgres-nodes",
+                            str(self.postgres_nodes), "--base-port", str(self.base_port), timeout=400, check=False)
+            if done.returncode == 0:
+                return
+            if "in use" not in done.stdout + done.stderr or attempt == attempts - 1:
+                raise AssertionError(f"twooter cluster up exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+            # What the failed start wrote (etcd's members, Patroni's data) names the old ports.
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = _new_folder()
+            self.base_port = free_port_block()
 
     def remember_pids(self) -> None:
         """Every process the cluster runs now, so teardown can make sure none outlives it."""
@@ -149,12 +164,27 @@ class LocalCluster:
     def edge_url(self) -> str:
         return f"http://127.0.0.1:{self.base_port}"
 
-    def database_url(self) -> str:
-        return self.status()["database_url"]
+    def front_url(self, database: str = "twooter", front: str = "primary", user: str = "twooter") -> str:
+        """A libpq URL through HAProxy's primary (writes) or read front."""
+        passwords = json.loads((self.folder / "secrets.json").read_text())
+        password = passwords["app_database" if user == "twooter" else "superuser"]
+        port = self.base_port + (1 if front == "primary" else 2)
+        return f"postgresql://{user}:{password}@127.0.0.1:{port}/{database}"
 
-    def query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
-        """Read the app's database through the primary's front."""
-        connection = psycopg2.connect(self.database_url(), connect_timeout=10)
+    def create_database(self, name: str) -> str:
+        """A new empty database owned by the app's role, made through the primary's front; its URL."""
+        connection = psycopg2.connect(self.front_url("postgres", user="postgres"), connect_timeout=10)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{name}" OWNER twooter')
+        finally:
+            connection.close()
+        return self.front_url(name)
+
+    def query(self, sql: str, parameters: tuple = (), database: str = "twooter", front: str = "primary") -> list[tuple]:
+        """Read a database of the cluster through one of HAProxy's fronts."""
+        connection = psycopg2.connect(self.front_url(database, front), connect_timeout=10)
         try:
             with connection.cursor() as cursor:
                 cursor.execute(sql, parameters)
@@ -171,6 +201,13 @@ class LocalCluster:
         """The status of GET `path` at the edge, as the simulator asks it."""
         return requests.get(self.edge_url + path, headers={"Authorization": SIMULATOR_AUTHORIZATION},
                             timeout=10).status_code
+
+
+def _new_folder() -> Path:
+    # Under /tmp, not pytest's folder (mode 700): the postgres account must reach its data.
+    folder = Path(tempfile.mkdtemp(prefix="twooter-cluster-", dir="/tmp"))
+    folder.chmod(0o755)
+    return folder
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

@@ -10,6 +10,7 @@ seconds without service are measured by bench/edge.py.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -19,6 +20,7 @@ from tests.edges import (EdgeSite, Load, address_moves_under_traffic, bring_back
 from tests.cluster import LocalCluster
 from tests.servers import build_app, unavailable
 from twooter.cluster import netns, vip
+from twooter.cluster.render import DEPLOY_FOLDER, render
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -93,6 +95,16 @@ def test_keepalived_accepts_the_rendered_configuration(tmp_path, edge_ready):
     assert "nopreempt" in config.read_text() and "10.213.0.12" in config.read_text()
 
 
+@pytest.mark.parametrize("example", ["keepalived-edge1.json", "keepalived-edge2.json"])
+def test_keepalived_accepts_the_examples_for_real_machines(example, tmp_path, edge_ready):
+    values = json.loads((DEPLOY_FOLDER / "examples" / example).read_text())
+    config = tmp_path / "keepalived.conf"
+    config.write_text(render("keepalived/keepalived.conf.j2", values))
+    checked = subprocess.run(["keepalived", "-t", "-f", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"unicast_src_ip {values['address']}" in config.read_text()
+
+
 def test_taking_the_site_down_leaves_no_namespace_link_or_process(edge_ready, tmp_path):
     app = build_app("sqlite", tmp_path / "instance", None)
     with EdgeSite(app, tmp_path, instances=1) as site:
@@ -112,9 +124,7 @@ def test_taking_the_site_down_leaves_no_namespace_link_or_process(edge_ready, tm
 class EdgeCluster(LocalCluster):
     """A local cluster started with --edge-ha."""
 
-    def up(self) -> None:
-        self.run("up", "--edge-ha", "--instances", str(self.instances), "--postgres-nodes",
-                 str(self.postgres_nodes), "--base-port", str(self.base_port), timeout=400)
+    up_options = ("--edge-ha",)
 
     def edges(self) -> dict[str, dict]:
         return {row["name"]: row for row in self.status()["components"] if row["kind"] == "edge"}

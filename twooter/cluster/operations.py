@@ -56,6 +56,14 @@ class Cluster:
         record = self.state["components"].get(name)
         return Tracked(record["pid"], record["started"]) if record else None
 
+    def running_component(self, name: str) -> tuple[Component, Tracked]:
+        """The component `name` and its process; ClusterError when it is unknown or not running."""
+        component = self.component(name)
+        tracked = self.tracked(name)
+        if tracked is None or not tracked.alive():
+            raise ClusterError(f"{name} is not running")
+        return component, tracked
+
     def running(self, name: str) -> bool:
         tracked = self.tracked(name)
         return tracked is not None and tracked.alive()
@@ -253,10 +261,7 @@ def kill(folder: Path, name: str) -> list[int]:
         cluster = Cluster.open(folder)
         if edge_ha.is_edge(cluster, name):
             return edge_ha.kill(cluster, name)
-        component = cluster.component(name)
-        tracked = cluster.tracked(name)
-        if tracked is None or not tracked.alive():
-            raise ClusterError(f"{name} is not running")
+        component, tracked = cluster.running_component(name)
         victims = [tracked, *component.also_kill()]
         for victim in victims:
             kill_group(victim)
@@ -275,10 +280,7 @@ def stop(folder: Path, name: str) -> None:
         if edge_ha.is_edge(cluster, name):
             edge_ha.stop(cluster, name)
             return
-        component = cluster.component(name)
-        tracked = cluster.tracked(name)
-        if tracked is None or not tracked.alive():
-            raise ClusterError(f"{name} is not running")
+        component, _tracked = cluster.running_component(name)
         _stop(cluster, [component])
 
 

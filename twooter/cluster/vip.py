@@ -37,7 +37,7 @@ class Monitor:
     """Where an edge's HAProxy answers 200 while it is alive (inside the edge's namespace)."""
 
     host: str = "127.0.0.1"
-    port: int = 8404
+    port: int = 8405
     path: str = "/healthz"
 
     def check_command(self) -> list[str]:
