@@ -10,9 +10,10 @@ connection, 20 s timeout, tests/traffic.py) and a probe of GET /health
 (1 s timeout, every 50 ms): kill -9 of the active edge's HAProxy; loss of
 the active edge machine (its cable pulled, every process in it killed); the
 first edge coming back. Prints, per fault and round, the traffic's requests
-and its failed ones by kind, the seconds from the fault to the end of the
-first probe sent after it that got 200, whether the address moved, and
-acknowledged tweets lost or stored twice; then the medians and this command.
+and its failed ones by kind, the seconds without service (from the last
+answered probe before the first unanswered one to the first answered probe
+after it), whether the address moved, and acknowledged tweets lost or stored
+twice; then the medians and this command.
 
 PostgreSQL comes from TEST_POSTGRES_URL (as `bash tests/run` exports it).
 """

@@ -162,9 +162,25 @@ class Outcome:
 
     @property
     def seconds_without_service(self) -> float | None:
-        """From the fault to the end of the first probe sent after it that was answered 200 (None: never)."""
-        ends = [r.ended for r in self.requests if r.kind == "probe" and r.status == 200 and r.started >= self.fault_at]
-        return min(ends) - self.fault_at if ends else None
+        """How long the probes went unanswered after the fault: 0.0 when none failed, None when none succeeded again.
+
+        From the last answered probe before the first failed one (or the
+        fault, if later) to the end of the first answered probe sent after
+        the first failed one. Measured on the probes alone, so a fault caused
+        a moment after `fault_at` (by a command that takes time to start)
+        is timed from when it bit.
+        """
+        probes = [r for r in self.requests if r.kind == "probe" and r.ended >= self.fault_at]
+        failures = [r for r in probes if r.status != 200]
+        if not failures:
+            return 0.0
+        first = min(failures, key=lambda r: r.ended)
+        answered = [r for r in self.requests if r.kind == "probe" and r.status == 200]
+        before = [r.ended for r in answered if r.ended <= first.ended]
+        after = [r.ended for r in answered if r.started >= first.started]
+        if not after:
+            return None
+        return min(after) - max([self.fault_at, *before])
 
     @property
     def acknowledged(self) -> set[tuple[str, str]]:

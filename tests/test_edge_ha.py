@@ -153,7 +153,6 @@ def test_cluster_edge_ha_survives_kill_and_loss_of_the_active_edge(edge_cluster,
         load = Load(found["client_netns"], found["vip"], tmp_path / "load", found["database_url"])
         before, after, outcome = address_moves_under_traffic(load, edge_cluster.active_edge,
                                                              lambda name: edge_cluster.run(fault, name))
-        # The fault's moment includes the command's own start-up: the figure leans long.
         print(f"twooter cluster {fault} {before}: {outcome.summary()}")
         assert after != before
         assert_every_acknowledged_twoot_stored_once(outcome)
