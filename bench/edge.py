@@ -41,7 +41,8 @@ def row(round_number: int, run: FaultRun) -> str:
     failed = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "0"
     seconds = outcome.seconds_without_service
     moved = "yes" if run.after != run.before else "no"
-    return (f"| {run.fault} | {round_number} | {len(outcome.requests)} | {failed} "
+    probes = len(outcome.requests) - len(outcome.traffic)
+    return (f"| {run.fault} | {round_number} | {len(outcome.traffic)} / {probes} | {failed} "
             f"| {'-' if seconds is None else f'{seconds:.2f}'} | {moved} "
             f"| {len(outcome.lost)} / {len(outcome.duplicated)} |")
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"round {round_number}: {run.fault}: {run.outcome.summary()}", file=sys.stderr)
     print(f"Edge faults, {options.database}, {options.rounds} rounds, advert interval "
           f"{site.pair.advert_int:g} s, keepalived check every 1 s\n")
-    print("| fault | round | requests | failed requests | seconds without service | address moved "
+    print("| fault | round | requests / probes | failed requests | seconds without service | address moved "
           "| acknowledged lost / duplicated |")
     print("|---|---:|---:|---|---:|---|---|")
     for round_number, run in runs:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
-from tests.edges import (EdgeSite, Load, address_moves_under_traffic, bring_back_first_edge, kill_active_haproxy,
-                         lose_active_edge, needs_root_and_ip_netns)
 from tests.cluster import LocalCluster
+from tests.edges import (EdgeSite, Load, address_moves_under_traffic, bring_back_first_edge, kill_active_haproxy,
+                         lose_active_edge, needs_root_and_ip_netns, outcome_of)
 from tests.servers import build_app, unavailable
 from twooter.cluster import netns, vip
 from twooter.cluster.render import DEPLOY_FOLDER, render
@@ -159,6 +160,20 @@ def test_cluster_edge_ha_survives_kill_and_loss_of_the_active_edge(edge_cluster,
         assert edge_cluster.edges()[before]["pid"] is None
         edge_cluster.run("start", before)
         assert edge_cluster.edges()[before]["role"] == "backup"
+
+
+@pytest.mark.cluster
+def test_cluster_edge_ha_rolling_restart_costs_no_request_through_the_virtual_address(edge_cluster, tmp_path):
+    found = edge_cluster.status()
+    with Load(found["client_netns"], found["vip"], tmp_path / "load", found["database_url"]) as load:
+        load.wait_for_tweets(10)
+        restart_at = time.monotonic()
+        edge_cluster.run("restart-apps")
+        load.wait_for_tweets(10, started_after=time.monotonic())
+    outcome = outcome_of(load, restart_at)
+    print(f"twooter cluster restart-apps: {outcome.summary()}")
+    assert outcome.failed == [], f"failed during the rolling restart: {outcome.failed[:5]}"
+    assert_every_acknowledged_twoot_stored_once(outcome)
 
 
 @pytest.mark.cluster

@@ -11,6 +11,7 @@ down, `down` removes every namespace, link and process.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import netns
@@ -98,10 +99,12 @@ def start(cluster: "Cluster", name: str) -> None:
         raise ClusterError(str(error)) from None
 
 
-def runtime_sockets(cluster: "Cluster") -> list:
-    """The edges' HAProxy runtime sockets ([] without --edge-ha), for drains at every edge."""
+def runtime_sockets(cluster: "Cluster") -> list[Path]:
+    """The runtime sockets of the edges whose HAProxy runs ([] without --edge-ha), for drains at every edge."""
     edges = pair(cluster.spec)
-    return [] if edges is None else [edges.runtime_socket(name) for name in edges.names]
+    if edges is None:
+        return []
+    return [edges.runtime_socket(name) for name in edges.names if edges.haproxy_pid(name) is not None]
 
 
 def down(spec: ClusterSpec) -> None:

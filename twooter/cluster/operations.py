@@ -336,22 +336,30 @@ def switchover(folder: Path, candidate: str | None = None, seconds: float = 60) 
 
 
 def restart_apps(folder: Path, echo: Echo) -> None:
-    """A rolling restart: each instance drained at HAProxy, restarted, and put back, one at a time."""
+    """A rolling restart: each instance drained at HAProxy, restarted, and put back, one at a time.
+
+    With --edge-ha it is drained at every running edge too.
+    """
     with exclusive(Path(folder)):
         cluster = Cluster.open(folder)
         socket_path = cluster.spec.runtime_socket
+        edge_sockets = edge_ha.runtime_sockets(cluster)
         for app in cluster.of_kind(AppInstance):
-            haproxy.set_state(socket_path, EDGE_BACKEND, app.name, "drain")
+            for path in [socket_path, *edge_sockets]:
+                haproxy.set_state(path, EDGE_BACKEND, app.name, "drain")
 
             def idle() -> bool:
-                return cluster.edge_servers()[app.name]["scur"] == "0"
+                return (cluster.edge_servers()[app.name]["scur"] == "0"
+                        and all(haproxy.servers(path)[(EDGE_BACKEND, app.name)]["scur"] == "0"
+                                for path in edge_sockets))
 
             if not wait_for(idle, DRAIN_SECONDS, every=0.05):
                 echo(f"{app.name}: requests still in hand after {DRAIN_SECONDS} s; restarting anyway")
             if cluster.running(app.name):
                 _stop(cluster, [app])
             cluster.start(app)
-            haproxy.set_state(socket_path, EDGE_BACKEND, app.name, "ready")
+            for path in [socket_path, *edge_sockets]:
+                haproxy.set_state(path, EDGE_BACKEND, app.name, "ready")
             _wait_in_rotation(cluster, [app.name])
             echo(f"{app.name}: restarted, pid {cluster.tracked(app.name).pid}")
 
