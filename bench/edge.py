@@ -37,7 +37,7 @@ FAULTS = (kill_active_haproxy, lose_active_edge, bring_back_first_edge)
 
 def row(round_number: int, run: FaultRun) -> str:
     outcome = run.outcome
-    kinds = Counter(request.error for request in outcome.failed)
+    kinds = Counter(request.error or f"status {request.status}" for request in outcome.failed)
     failed = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "0"
     seconds = outcome.seconds_without_service
     moved = "yes" if run.after != run.before else "no"
