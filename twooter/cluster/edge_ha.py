@@ -14,10 +14,10 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import netns
+from . import haproxy, netns
 from .layout import ClusterSpec
 from .netns import NetnsError
-from .processes import ClusterError
+from .processes import ClusterError, wait_for
 from .vip import EdgePair
 
 if TYPE_CHECKING:
@@ -105,6 +105,15 @@ def runtime_sockets(cluster: "Cluster") -> list[Path]:
     if edges is None:
         return []
     return [edges.runtime_socket(name) for name in edges.names if edges.haproxy_pid(name) is not None]
+
+
+def wait_in_rotation(sockets: list[Path], backend: str, server: str, seconds: float = 30) -> None:
+    """Return once every HAProxy behind `sockets` has `backend/server` UP; ClusterError after `seconds`."""
+    def up_everywhere() -> bool:
+        return all(haproxy.servers(path)[(backend, server)]["status"] == "UP" for path in sockets)
+
+    if not wait_for(up_everywhere, seconds):
+        raise ClusterError(f"the edges did not put {server} back in rotation within {seconds:.0f} s")
 
 
 def down(spec: ClusterSpec) -> None:

@@ -361,6 +361,8 @@ def restart_apps(folder: Path, echo: Echo) -> None:
             for path in [socket_path, *edge_sockets]:
                 haproxy.set_state(path, EDGE_BACKEND, app.name, "ready")
             _wait_in_rotation(cluster, [app.name])
+            # Each edge checks on its own: the next instance drains only once every edge has this one back.
+            edge_ha.wait_in_rotation(edge_sockets, EDGE_BACKEND, app.name)
             echo(f"{app.name}: restarted, pid {cluster.tracked(app.name).pid}")
 
 
