@@ -12,8 +12,8 @@ Faults, on the two-instance cluster, each under the tests' simulator-style
 load (4 clients, tests/traffic.py): kill -9 of an instance, a rolling
 restart, a switchover, a crash of the leader's node, a crash of the
 synchronous standby's node. For each: requests, failures by kind, and how
-long writes did not work (from the fault to the end of the last failed write;
-the longest gap between two acknowledged writes around it).
+long writes did not work (from the start of the first failed write to the end
+of the last; the longest gap between two acknowledged writes around the fault).
 """
 from __future__ import annotations
 
@@ -67,10 +67,11 @@ def throughput(counts: list[int], seconds: int) -> list[tuple[int, float, float,
 
 
 def outage(traffic: Traffic, fault_at: float) -> tuple[float, float]:
-    """(seconds from the fault to the end of the last failed write, longest gap between acknowledged writes)."""
+    """(seconds from the start of the first failed write to the end of the last, longest gap between
+    acknowledged writes from a second before the fault on)."""
     posts = sorted(traffic.posts(), key=lambda r: r.ended)
-    failed_after = [r.ended for r in posts if r.failed and r.ended >= fault_at]
-    until_working = max(failed_after) - fault_at if failed_after else 0.0
+    failed = [r for r in posts if r.failed and r.ended >= fault_at]
+    until_working = max(r.ended for r in failed) - min(r.started for r in failed) if failed else 0.0
     acknowledged = [r.ended for r in posts if r.acknowledged]
     gaps = [b - a for a, b in zip(acknowledged, acknowledged[1:]) if b >= fault_at - 1]
     return until_working, max(gaps, default=0.0)

@@ -49,6 +49,7 @@ import sqlalchemy as sa
 from bench import serving
 from twooter import create_app, database
 from twooter.extensions import db
+from twooter.names import name_key
 from twooter.passwords import hash_password
 
 USERS = 50_000
@@ -171,8 +172,9 @@ class SqliteSeeder(Seeder):
     def add_users(self, dataset: Dataset, pw_hash: str) -> None:
         with self._connection() as connection:
             connection.executemany(
-                "INSERT INTO users (id, username, email, pw_hash, is_admin) VALUES (?, ?, ?, ?, 0)",
-                ((u, username(u), f"{username(u)}@example.com", pw_hash) for u in range(1, USERS + 1)),
+                "INSERT INTO users (id, username, username_key, email, pw_hash, is_admin) VALUES (?, ?, ?, ?, ?, 0)",
+                ((u, username(u), name_key(username(u)), f"{username(u)}@example.com", pw_hash)
+                 for u in range(1, USERS + 1)),
             )
             connection.executemany(
                 "INSERT INTO follows (follower_id, followed_id) VALUES (?, ?)", dataset.follows
@@ -208,8 +210,9 @@ class PostgresSeeder(Seeder):
     def add_users(self, dataset: Dataset, pw_hash: str) -> None:
         self._copy(
             "users",
-            "id, username, email, pw_hash, is_admin",
-            (f"{u}\t{username(u)}\t{username(u)}@example.com\t{pw_hash}\tf\n" for u in range(1, USERS + 1)),
+            "id, username, username_key, email, pw_hash, is_admin",
+            (f"{u}\t{username(u)}\t{name_key(username(u))}\t{username(u)}@example.com\t{pw_hash}\tf\n"
+             for u in range(1, USERS + 1)),
         )
         self._copy(
             "follows",

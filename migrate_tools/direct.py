@@ -10,12 +10,14 @@ skip, and the copies the rules merge are deleted afterwards. The rules and
 the report are the staged path's; message ids are the file's own (unique
 there, and an empty target has none to clash with).
 
-Verification compares what was sent with what is there. Each COPY line's
-hash is summed while sending; afterwards the tables are read back by COPY
-in the same format and summed the same way, and the merged copies, read
-back by the DELETE that removes them, are subtracted. The hash is Python's
-own for bytes (SipHash, keyed afresh for each run: sums compare within one
-run only). The user map is checked against the file's usernames.
+Verification compares the file's values with what is there, never with
+the lines that carried them. While PostgreSQL builds indexes, the rows the
+rules send are read again from SQLite as plain values (text as its bytes)
+and spelled as value lines in Python (verify.value_line); afterwards the
+tables are read back by COPY as value lines too, and the merged copies,
+read back by the DELETE that removes them, are subtracted. Hash sums of
+the lines are compared (verify.Summed). The user map is checked against
+the file's usernames the same way.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import io
 import operator
 import re
 import sqlite3
+from binascii import hexlify
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -49,10 +52,10 @@ SESSION = ("SET TIME ZONE 'UTC'", "SET DateStyle = 'ISO, YMD'")
 # UserIds fills in: a join with the plan's map, or, when the plan kept the
 # file's ids 1..n as they were, a range check (the common case, and cheaper).
 #
-# Follows and messages whose users the plan kept, as COPY lines in the
-# formats the read-back gives. A message is sent when the staged plan would
-# not skip it (see plan.MESSAGES): a known author ({known}), and {sent}.
-SENT_MESSAGE = "m.text <> '' AND m.pub_date IS NOT NULL"
+# Follows and messages whose users the plan kept, as COPY lines. A message
+# is sent when the staged plan's skip rules (plan.MESSAGE_SKIP_RULES) would
+# not skip it: a known author ({known}), and {sent}.
+SENT_MESSAGE = plan.meets_none(plan.MESSAGE_SKIP_RULES, unless=("missing_author",), text="m.text", time="m.pub_date")
 FOLLOW_LINES = """
 SELECT CAST(printf('%d\t%d\n', {user:f.who_id}, {user:f.whom_id}) AS BLOB)
 FROM follower f {joins} WHERE {known}
@@ -66,31 +69,39 @@ ORDER BY m.message_id
 """
 WRITE_FOLLOWS = "COPY follows (follower_id, followed_id) FROM STDIN"
 WRITE_MESSAGES = "COPY messages (id, author_id, text, pub_date, flagged) FROM STDIN (FORMAT csv)"
+
+# Verification: the tables read back as value lines (verify.value_line), and
+# the same rows from the file's values as SQLite holds them, spelled in
+# Python: text as its bytes, never through printf, whose %s ends at a NUL.
+MESSAGE_VALUES = f"id, author_id, {verify.hex_text('text')}, {verify.micros('pub_date')}, flagged"
 READ_FOLLOWS = "COPY (SELECT follower_id, followed_id FROM follows) TO STDOUT"
-READ_MESSAGES = ("COPY (SELECT id, author_id, text, pub_date, flagged FROM messages) "
-                 "TO STDOUT (FORMAT csv, FORCE_QUOTE (text))")
+READ_MESSAGES = f"COPY (SELECT {MESSAGE_VALUES} FROM messages) TO STDOUT"
+FOLLOW_VALUES = "SELECT {user:f.who_id}, {user:f.whom_id} FROM follower f {joins} WHERE {known}"
+MESSAGE_DECODED = """
+SELECT m.message_id, {user:m.author_id}, CAST(m.text AS BLOB), m.pub_date, m.flagged
+FROM message m {joins} WHERE {known} AND {sent}
+"""
 
 # Why rows were left out, with the staged plan's precedence of reasons
 # (asked only when some were). The map's join, so unknown users show.
-FOLLOW_SKIPS = """
-SELECT 'skipped:missing_user', count(*)
+FOLLOW_SKIP = plan.skip_reason(plan.FOLLOW_SKIP_RULES, follower="a.uid", followed="b.uid")
+FOLLOW_SKIPS = f"""
+SELECT {FOLLOW_SKIP}, count(*)
 FROM follower f LEFT JOIN umap a ON a.sid = f.who_id LEFT JOIN umap b ON b.sid = f.whom_id
-WHERE a.uid IS NULL OR b.uid IS NULL
+WHERE {FOLLOW_SKIP} IS NOT NULL
+GROUP BY 1
 """
-MESSAGE_SKIPS = """
-SELECT CASE WHEN u.uid IS NULL THEN 'skipped:missing_author'
-            WHEN m.text IS NULL OR m.text = '' THEN 'skipped:empty_text'
-            ELSE 'skipped:missing_time' END, count(*)
+MESSAGE_SKIP = plan.skip_reason(plan.MESSAGE_SKIP_RULES, author="u.uid", text="m.text", time="m.pub_date")
+MESSAGE_SKIPS = f"""
+SELECT {MESSAGE_SKIP}, count(*)
 FROM message m LEFT JOIN umap u ON u.sid = m.author_id
-WHERE u.uid IS NULL OR m.text IS NULL OR m.text = '' OR m.pub_date IS NULL
+WHERE {MESSAGE_SKIP} IS NOT NULL
 GROUP BY 1
 """
 # Each user id the map hands out with the file's username for it, as the
 # target's users read back: one line per user there, if the map is right.
-MAPPED_NAMES = """
-SELECT DISTINCT CAST(printf('%d,"%w"\n', {user:s.user_id}, s.username) AS BLOB) FROM user s {joins} WHERE {known}
-"""
-READ_NAMES = "COPY (SELECT id, username FROM users) TO STDOUT (FORMAT csv, FORCE_QUOTE (username))"
+MAPPED_NAMES = "SELECT DISTINCT {user:s.user_id}, CAST(s.username AS BLOB) FROM user s {joins} WHERE {known}"
+READ_NAMES = f"COPY (SELECT id, {verify.hex_text('username')} FROM users) TO STDOUT"
 
 # Copies: the follows sent more than once, and the (author, time) pairs more
 # than one sent message has (copies share them), as COPY lines. Both are
@@ -136,7 +147,7 @@ COPY (
 ) TO STDOUT
 """
 SHARED_TIMES_TABLE = "CREATE TEMP TABLE shared_times (author_id integer, pub_date timestamptz) ON COMMIT DROP"
-DELETE_MESSAGE_COPIES = """
+DELETE_MESSAGE_COPIES = f"""
 COPY (
     DELETE FROM messages m USING (
         SELECT id FROM (
@@ -145,8 +156,8 @@ COPY (
         ) numbered WHERE copy > 1
     ) c
     WHERE m.id = c.id
-    RETURNING m.id, m.author_id, m.text, m.pub_date, m.flagged
-) TO STDOUT (FORMAT csv, FORCE_QUOTE (text))
+    RETURNING {MESSAGE_VALUES.replace("id, author_id, ", "m.id, m.author_id, ")}
+) TO STDOUT
 """
 
 
@@ -209,37 +220,36 @@ def fits(connection: sqlite3.Connection) -> bool:
     return low is None or (low >= 1 and high <= LARGEST_ID)
 
 
-class Summed:
-    """One side of a comparison: lines counted, their hashes summed (in any order).
-
-    Also a file for copy_expert's output, which writes one row at a time.
-    """
-
-    def __init__(self):
-        self.rows = self.total = 0
-
-    def add(self, lines: list[bytes]) -> None:
-        self.rows += len(lines)
-        self.total += sum(map(hash, lines))
-
-    def write(self, row: bytes) -> None:
-        self.rows += 1
-        self.total += hash(row)
-
-    @classmethod
-    def of(cls, cursor: sqlite3.Cursor) -> "Summed":
-        """A query's lines, on the file's side."""
-        summed = cls()
-        while lines := _next_lines(cursor):
-            summed.add(lines)
-        return summed
+def _decoded(cursor: sqlite3.Cursor, spell) -> verify.Summed:
+    """A query's rows as value lines, spelled in Python from the values SQLite returns."""
+    summed = verify.Summed()
+    while batch := cursor.fetchmany(CHUNK_ROWS):
+        summed.add(map(spell, batch))
+    return summed
 
 
-class SentLines(staging.CopyStream, Summed):
-    """A query's COPY lines for copy_expert, summed on the way."""
+# verify.value_line, spelled out for each query's columns: a million rows
+# each, so one %-format apiece (tests hold them to value_line).
+def message_line(values: tuple) -> bytes:
+    """(id, author, text bytes, Unix seconds, flagged) as the target's columns hold them."""
+    message_id, author, text, seconds, flagged = values
+    return b"%d\t%d\t%s\t%d\t%s\n" % (message_id, author, hexlify(text), seconds * 1_000_000,
+                                       b"t" if flagged is not None and flagged != 0 else b"f")
+
+
+def follow_line(values: tuple) -> bytes:
+    return b"%d\t%d\n" % values
+
+
+def name_line(user_id: int, name: bytes) -> bytes:
+    return b"%d\t%s\n" % (user_id, hexlify(name))
+
+
+class SentLines(staging.CopyStream):
+    """A query's COPY lines for copy_expert, counted on the way."""
 
     def __init__(self, connection: sqlite3.Connection, query: str, progress, table: str):
-        super().__init__()
+        self.rows = 0
         self.connection, self.query, self.progress, self.table = connection, query, progress, table
         self.cursor = connection.execute(query)
         self.ahead: deque[bytes] = deque()
@@ -263,18 +273,14 @@ class SentLines(staging.CopyStream, Summed):
 
     def _fetch(self) -> bytes:
         lines = _next_lines(self.cursor)
-        self.add(lines)
+        self.rows += len(lines)
         return b"".join(lines)
 
 
-def _read_back(cursor, statement: str) -> Summed:
-    received = Summed()
-    cursor.copy_expert(statement, received, size=1 << 18)
-    return received
-
-
-def _values(connection: sqlite3.Connection) -> tuple[bool, bool]:
-    """(whether every value fits the lines, whether the times only grow in the file's order)."""
+def _values(connection: sqlite3.Connection, source: MiniTwitSqliteSource) -> tuple[bool, bool]:
+    """(whether every value fits the lines, whether the times only grow in the file's order);
+    raises SourceError for a value the target cannot store at all."""
+    source.check_values(connection)
     odd = connection.execute(ODD_VALUES).fetchone()[0]
     return odd == 0, _always_growing(connection.execute(TIMES))
 
@@ -293,11 +299,18 @@ def _read_and_skipped(connection: sqlite3.Connection, table: str, skips: str, se
     return read, dict(connection.execute(skips).fetchall()) if read != sent.rows else {}
 
 
-def _file_facts(connection: sqlite3.Connection, users: UserIds, messages: SentLines, growing: bool) -> dict:
-    """The rest of the file's side of the account, asked while PostgreSQL builds indexes."""
+def _file_facts(connection: sqlite3.Connection, users: UserIds, messages: SentLines, growing: bool,
+                stored_as: dict[bytes, bytes]) -> dict:
+    """The rest of the file's side of the account, asked while PostgreSQL builds indexes.
+
+    `stored_as`: the file's usernames the plan renamed, with their new names.
+    """
     return {
         "messages": _read_and_skipped(connection, "message", MESSAGE_SKIPS, messages),
-        "names": Summed.of(connection.execute(users.sql(MAPPED_NAMES))),
+        "names": _decoded(connection.execute(users.sql(MAPPED_NAMES)),
+                          lambda values: name_line(values[0], stored_as.get(values[1], values[1]))),
+        "message values": _decoded(connection.execute(users.sql(MESSAGE_DECODED)), message_line),
+        "follow values": _decoded(connection.execute(users.sql(FOLLOW_VALUES)), follow_line),
         "shared times": [] if growing and users.kept_up_to is not None
         else _lines(connection, users.sql(SHARED_TIMES)),
         "repeated follows": _repeated_follows(connection, users),
@@ -332,29 +345,29 @@ def _tally(skipped: dict[str, int], sent: int, merged: int) -> plan.TableTally:
     return tally
 
 
-def _delete_copies(cursor, table: str, keys: list[bytes], create: str, delete: str) -> Summed:
+def _delete_copies(cursor, table: str, keys: list[bytes], create: str, delete: str) -> verify.Summed:
     """Delete the later copies among the rows with these keys; returns them as read back."""
     if not keys:
-        return Summed()
+        return verify.Summed()
     cursor.execute(create)
     cursor.copy_expert(f"COPY {table} FROM STDIN", io.BytesIO(b"".join(keys)))
     cursor.execute(f"ANALYZE {table}")
-    return _read_back(cursor, delete)
+    return verify.read_back(cursor, delete)
 
 
-def _table_check(sent: Summed, merged: Summed, there: Summed) -> verify.Check:
-    return verify.Check(sent.rows - merged.rows, there.rows, sent.total - merged.total, there.total)
+def _table_check(decoded: verify.Summed, merged: verify.Summed, there: verify.Summed) -> verify.Check:
+    """The rows the rules send, from the file's values, less the copies merged away, against the table."""
+    return verify.Check(decoded.rows - merged.rows, there.rows, decoded.total - merged.total, there.total)
 
 
-def _names_check(cursor, names: Summed) -> verify.Check:
+def _names_check(cursor, names: verify.Summed) -> verify.Check:
     """Every mapped user id belongs, in the target, to the file's user of that name."""
-    there = _read_back(cursor, READ_NAMES)
-    return verify.Check(names.rows, there.rows, names.total, there.total)
+    return names.against(verify.read_back(cursor, READ_NAMES))
 
 
 def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) -> bool:
     """Load the file as described above; False (nothing done) when it does not fit."""
-    with source.reading(checked=False) as connection:  # the checks here are stricter
+    with source.reading(checked=False) as connection:  # checked in the worker below
         if not fits(connection):
             return False
         cursor.execute("SAVEPOINT direct_load")
@@ -362,11 +375,12 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
             cursor.execute(setting)
         progress.source(source.describe())
         counts = staging.copy_source(cursor, 0, source, source.chunks_from(connection, progress.update, rows.USER))
+        value_check = staging.check_values(cursor, 0, source)
         progress.phase("planning users, writing follows and messages")
         # SQLite answers what it can while PostgreSQL works (one question at a time).
         with ThreadPoolExecutor(max_workers=1) as worker:
-            asked = worker.submit(_values, connection)
-            user_tallies, planned_users = plan.plan_users(cursor, joined=False)  # its map is read once
+            asked = worker.submit(_values, connection, source)
+            user_tallies, planned_users, report.renames = plan.plan_users(cursor, joined=False)  # map read once
             values_fit, growing = asked.result()
             if not values_fit:
                 cursor.execute("ROLLBACK TO SAVEPOINT direct_load")
@@ -377,7 +391,8 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
             staging.copy_in(cursor, WRITE_MESSAGES, sent["messages"], source)
             sent["follows"] = SentLines(connection, users.sql(FOLLOW_LINES), progress.update, "follows")
             ahead = worker.submit(sent["follows"].read_ahead, READ_AHEAD_BYTES)
-            asked = worker.submit(_file_facts, connection, users, sent["messages"], growing)
+            stored_as = {rename.old.encode(): rename.new.encode() for rename in report.renames}
+            asked = worker.submit(_file_facts, connection, users, sent["messages"], growing, stored_as)
             plan.rebuild(cursor, rebuild["messages"])
             ahead.result()
             facts = asked.result()
@@ -388,9 +403,10 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
         plan.rebuild(cursor, rebuild["follows"])
         merged["messages"] = _delete_copies(cursor, "shared_times", facts["shared times"],
                                             SHARED_TIMES_TABLE, DELETE_MESSAGE_COPIES)
-        there = {"follows": _read_back(cursor, READ_FOLLOWS), "messages": _read_back(cursor, READ_MESSAGES)}
+        there = {"follows": verify.read_back(cursor, READ_FOLLOWS), "messages": verify.read_back(cursor, READ_MESSAGES)}
         plan.reset_sequences(cursor)
-    report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored))
+    report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored,
+                                       value_check=value_check))
     source_report = report.sources[0]
     source_report.tables["users"] = user_tallies.get(0, plan.TableTally())
     source_report.read_check = {"users": verify.Check(counts[rows.USER], source_report.tables["users"].read)}
@@ -399,11 +415,13 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
         source_report.tables[table] = _tally(skipped, sent[table].rows, merged[table].rows)
         # Rows the file holds against rows sent or skipped for a reason.
         source_report.read_check[table] = verify.Check(read, source_report.tables[table].read)
+    source_report.count_adjusted(source.adjusted)
     users_now = verify.target_content(cursor, ("users",))["users"]
     report.verification = {
         "users": verify.Check(planned_users[0], users_now[0], planned_users[1], users_now[1]),
-        "follows": _table_check(sent["follows"], merged["follows"], there["follows"]),
-        "messages": _table_check(sent["messages"], merged["messages"], there["messages"]),
+        "follows": _table_check(facts["follow values"], merged["follows"], there["follows"]),
+        "messages": _table_check(facts["message values"], merged["messages"], there["messages"]),
         "user map": _names_check(cursor, facts["names"]),
+        "username keys": verify.keys_check(cursor),
     }
     return True

@@ -98,17 +98,21 @@ def _staged(cursor, sources: list[Source], report: Report, progress: Quiet) -> N
     for index, source in enumerate(sources):
         progress.source(source.describe())
         counts.append(staging.copy_source(cursor, index, source, source.chunks(progress.update)))
-        report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored))
+        report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored,
+                                           value_check=staging.check_values(cursor, index, source)))
     before = verify.target_content(cursor)
     progress.phase("planning the merge and writing")
-    tallies, planned = plan.load(cursor, report.target_before)
+    tallies, planned, report.renames = plan.load(cursor, report.target_before)
     for table, per_source in tallies.items():
         for index, tally in per_source.items():
             report.sources[index].tables[table] = tally
+    for source, source_report in zip(sources, report.sources):
+        source_report.count_adjusted(source.adjusted)
     for index, checks in verify.check_read(counts, tallies).items():
         report.sources[index].read_check = checks
     progress.phase("verifying")
     report.verification = verify.check_target(before, planned, verify.target_content(cursor))
+    report.verification["username keys"] = verify.keys_check(cursor)
 
 
 def _target_error(error: Exception, shown: str) -> TargetError:

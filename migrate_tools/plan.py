@@ -4,7 +4,9 @@ Every staged row gets one fate: `written`, `merged` (it names something the
 target has or will have already) or `skipped:<reason>`. The rules, applied
 to sources in the order given (oldest first):
 
-Users are matched by username (exact, as the app's unique constraint is).
+Users are matched by the name they are stored under, which usernames.decide
+gives every kept row (the canonical form, or a new name for a case variant,
+a reserved or an unreachable name; counted as conflicts `renamed_…`).
  * A username already in the target keeps the target's row: the running app
    is the newest truth. Otherwise the first appearance decides the new id
    and the newest appearance (last source) gives email, hash and admin flag.
@@ -23,17 +25,44 @@ Follows are the same when both users are: duplicates are `merged`.
 New rows get fresh ids after the target's largest, in source order; only
 messages loaded by the direct path (direct.py) keep their file's ids.
 
-The direct path plans users with these statements and applies the same
-rules to follows and messages in its own queries.
+The direct path plans users with these statements; its own queries for
+follows and messages are formed from the same statement of the skip rules
+(FOLLOW_SKIP_RULES, MESSAGE_SKIP_RULES), so a change to a rule lands once.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
-from . import verify
+from . import rows, usernames, verify
 from .staging import STAGE
 
 EPOCH_PLUS = "(timestamptz 'epoch' + {} * interval '1 microsecond')"
+
+
+# The skip rules of follows and messages, stated once, in precedence order:
+# (reason, condition) over a row's {follower} and {followed} user, or its
+# {author}, {text} and {time}. The conditions are SQL that PostgreSQL and
+# SQLite read alike: the staged plan below and the direct path's SQLite
+# queries (direct.py) are both formed from them.
+FOLLOW_SKIP_RULES = (("missing_user", "{follower} IS NULL OR {followed} IS NULL"),)
+MESSAGE_SKIP_RULES = (
+    ("missing_author", "{author} IS NULL"),
+    ("empty_text", "{text} IS NULL OR {text} = ''"),
+    ("missing_time", "{time} IS NULL"),
+)
+
+
+def skip_reason(rules: tuple, **columns: str) -> str:
+    """An SQL expression: 'skipped:<reason>' of the first rule a row meets, or NULL."""
+    return "CASE " + " ".join(f"WHEN {condition.format(**columns)} THEN 'skipped:{reason}'"
+                              for reason, condition in rules) + " END"
+
+
+def meets_none(rules: tuple, unless: tuple[str, ...] = (), **columns: str) -> str:
+    """An SQL condition: the row meets none of the rules (but those named in `unless`)."""
+    return " AND ".join(f"NOT ({condition.format(**columns)})" for reason, condition in rules
+                        if reason not in unless)
 
 
 @dataclass
@@ -56,35 +85,46 @@ class TableTally:
             self.skipped[reason] = self.skipped.get(reason, 0) + count
 
 
-# Usernames are partitioned byte for byte (COLLATE "C"): the same equality
-# as the database's collation, and a cheaper sort.
-USERS = f"""
-CREATE TEMP TABLE plan_users ON COMMIT DROP AS
+# Staged users with the reason the plan skips some; the names of the others
+# are then decided in Python (usernames.decide) and come back as plan_names.
+USER_ROWS = f"""
+CREATE TEMP TABLE plan_user_rows ON COMMIT DROP AS
 WITH staged AS (
     SELECT src, seq, sid, t1 AS username, coalesce(t2, '') AS email, t2 IS NULL AS email_missing,
            t3 AS pw_hash, coalesce(flag, false) AS is_admin,
            row_number() OVER (PARTITION BY src, sid ORDER BY seq) AS id_copy
     FROM {STAGE} WHERE kind = 'u'
-), checked AS (
-    SELECT *, CASE
-        WHEN username IS NULL OR username = '' THEN 'empty_username'
-        WHEN pw_hash IS NULL OR pw_hash = '' THEN 'missing_password_hash'
-        WHEN sid IS NULL THEN 'missing_id'
-        WHEN id_copy > 1 THEN 'duplicate_id'
-    END AS skip
-    FROM staged
 )
-SELECT c.*, t.id AS existing_id,
-       row_number() OVER (PARTITION BY c.skip IS NULL, c.username COLLATE "C" ORDER BY c.src, c.seq) AS first_rank,
-       row_number() OVER (PARTITION BY c.skip IS NULL, c.username COLLATE "C"
-                          ORDER BY c.src DESC, c.seq DESC) AS newest_rank
-FROM checked c LEFT JOIN users t ON c.skip IS NULL AND t.username = c.username
+SELECT *, CASE
+    WHEN username IS NULL OR username = '' THEN 'empty_username'
+    WHEN pw_hash IS NULL OR pw_hash = '' THEN 'missing_password_hash'
+    WHEN sid IS NULL THEN 'missing_id'
+    WHEN id_copy > 1 THEN 'duplicate_id'
+END AS skip
+FROM staged
+"""
+KEPT_USER_ROWS = "SELECT src, seq, username FROM plan_user_rows WHERE skip IS NULL ORDER BY src, seq"
+PLAN_NAMES = """
+CREATE TEMP TABLE plan_names (src smallint, seq bigint, username text, username_key text, renamed text)
+ON COMMIT DROP
+"""
+
+# Stored usernames are partitioned byte for byte (COLLATE "C"): the same
+# equality as the database's collation, and a cheaper sort.
+USERS = """
+CREATE TEMP TABLE plan_users ON COMMIT DROP AS
+SELECT c.src, c.seq, c.sid, coalesce(n.username, c.username) AS username, n.username_key, n.renamed,
+       c.email, c.email_missing, c.pw_hash, c.is_admin, c.skip, t.id AS existing_id,
+       row_number() OVER (PARTITION BY c.skip IS NULL, coalesce(n.username, c.username) COLLATE "C"
+                          ORDER BY c.src, c.seq) AS first_rank
+FROM plan_user_rows c LEFT JOIN plan_names n USING (src, seq)
+LEFT JOIN users t ON c.skip IS NULL AND t.username = n.username
 """
 
 NEW_USERS = """
 CREATE TEMP TABLE plan_new_users ON COMMIT DROP AS
 WITH valid AS (
-    SELECT src, seq, username, existing_id, first_rank,
+    SELECT src, seq, username, username_key, existing_id, first_rank,
            first_value(email) OVER newest AS email,
            first_value(pw_hash) OVER newest AS pw_hash,
            first_value(is_admin) OVER newest AS is_admin
@@ -92,7 +132,7 @@ WITH valid AS (
     WINDOW newest AS (PARTITION BY username COLLATE "C" ORDER BY src DESC, seq DESC)
 )
 SELECT (SELECT coalesce(max(id), 0) FROM users) + row_number() OVER (ORDER BY src, seq) AS id,
-       username, email, pw_hash, is_admin
+       username, username_key, email, pw_hash, is_admin
 FROM valid WHERE existing_id IS NULL AND first_rank = 1
 """
 
@@ -139,7 +179,8 @@ GROUP BY 1, 2
 FOLLOWS = f"""
 WITH fated AS MATERIALIZED (
     SELECT r.src, r.follower_id, r.followed_id, r.h0, r.h1, CASE
-        WHEN r.follower_id IS NULL OR r.followed_id IS NULL THEN 'skipped:missing_user'
+        WHEN {skip_reason(FOLLOW_SKIP_RULES, follower="r.follower_id", followed="r.followed_id")} IS NOT NULL
+        THEN {skip_reason(FOLLOW_SKIP_RULES, follower="r.follower_id", followed="r.followed_id")}
         WHEN row_number() OVER (PARTITION BY r.follower_id, r.followed_id ORDER BY r.seq) > 1 THEN 'merged'
         {{existing}}
         ELSE 'written' END AS fate
@@ -169,16 +210,14 @@ FOLLOW_EXISTS = (
 # messages in time order, as they are written; comparing every text would
 # sort or hash a million texts. The other steps read the staged rows in
 # their order, so numbering the written ones finds them already sorted.
-MESSAGE_FATE = """CASE WHEN skip IS NOT NULL THEN 'skipped:' || skip
+MESSAGE_FATE = """CASE WHEN skip IS NOT NULL THEN skip
                        WHEN seq IN (SELECT seq FROM repeated) THEN 'merged'
                        ELSE 'written' END"""
 MESSAGES = f"""
 WITH resolved AS NOT MATERIALIZED (
     SELECT s.src, s.seq, m.user_id AS author_id, m.h0, s.t1 AS text, s.ts AS micros,
            coalesce(s.flag, false) AS flagged,
-           CASE WHEN m.user_id IS NULL THEN 'missing_author'
-                WHEN s.t1 IS NULL OR s.t1 = '' THEN 'empty_text'
-                WHEN s.ts IS NULL THEN 'missing_time' END AS skip
+           {skip_reason(MESSAGE_SKIP_RULES, author="m.user_id", text="s.t1", time="s.ts")} AS skip
     FROM {STAGE} s LEFT JOIN plan_user_map m ON m.src = s.src AND m.sid = s.r1
     WHERE s.kind = 'm'
 ), shared_times AS (
@@ -212,13 +251,28 @@ MESSAGE_EXISTS = (
 )
 
 WRITE_USERS = """
-INSERT INTO users (id, username, email, pw_hash, is_admin)
-SELECT id, username, email, pw_hash, is_admin FROM plan_new_users ORDER BY id
+INSERT INTO users (id, username, username_key, email, pw_hash, is_admin)
+SELECT id, username, username_key, email, pw_hash, is_admin FROM plan_new_users ORDER BY id
 """
+RENAMED = "SELECT src, renamed, count(*) FROM plan_users WHERE renamed IS NOT NULL GROUP BY 1, 2"
 PLANNED_USERS = f"SELECT count(*), coalesce(sum({verify.user_digest('u')}), 0) FROM plan_new_users u"
 RESET_SEQUENCES = """
 SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) FROM {table}
 """
+
+
+def _plan_names(cursor) -> list[usernames.Rename]:
+    """Decide every kept user's stored name (see usernames) into plan_names; returns the renames."""
+    cursor.execute("SELECT username FROM users")
+    target_names = [name for (name,) in cursor.fetchall()]
+    cursor.execute(KEPT_USER_ROWS)
+    decisions, renames = usernames.decide(target_names, cursor.fetchall())
+    cursor.execute(PLAN_NAMES)
+    text = rows.copy_text
+    lines = "".join(f"{src}\t{seq}\t{text(d.username)}\t{text(d.key)}\t{text(d.reason)}\n"
+                    for (src, seq), d in decisions.items())
+    cursor.copy_expert("COPY plan_names FROM STDIN", io.StringIO(lines))
+    return renames
 
 
 def _user_fates(cursor) -> dict[int, TableTally]:
@@ -231,6 +285,9 @@ def _user_fates(cursor) -> dict[int, TableTally]:
         for name, n in zip(("email_differs", "password_hash_differs", "missing_email"), conflicts):
             if n:
                 tally.conflicts[name] = tally.conflicts.get(name, 0) + n
+    cursor.execute(RENAMED)
+    for src, reason, count in cursor.fetchall():
+        tallies.setdefault(src, TableTally()).conflicts[reason] = count
     return tallies
 
 
@@ -283,14 +340,17 @@ def set_aside_indexes(cursor, table: str) -> list[str]:
     ]
 
 
-def plan_users(cursor, joined: bool = True) -> tuple[dict[int, TableTally], tuple[int, int]]:
+def plan_users(cursor, joined: bool = True
+               ) -> tuple[dict[int, TableTally], tuple[int, int], list[usernames.Rename]]:
     """Match the staged users with the target's and with each other, and write the new ones.
 
     Leaves `plan_user_map` (source and source id → user id) for the other
     tables, indexed for joins unless `joined` is false. Returns tallies per
-    source index and the (rows, checksum) written.
+    source index, the (rows, checksum) written, and the users renamed.
     """
     cursor.execute(f"ANALYZE {STAGE}")
+    cursor.execute(USER_ROWS)
+    renames = _plan_names(cursor)
     for statement in (USERS, NEW_USERS, ALL_USERS, USER_MAP):
         cursor.execute(statement)
     if joined:
@@ -299,7 +359,7 @@ def plan_users(cursor, joined: bool = True) -> tuple[dict[int, TableTally], tupl
     cursor.execute(PLANNED_USERS)
     planned = tuple(int(v) for v in cursor.fetchone())
     cursor.execute(WRITE_USERS)
-    return tallies, planned
+    return tallies, planned, renames
 
 
 def set_aside_empty(cursor, target_counts: dict[str, int]) -> list[str]:
@@ -323,14 +383,14 @@ def reset_sequences(cursor) -> None:
         cursor.execute(RESET_SEQUENCES.format(table=table))
 
 
-def load(cursor, target_counts: dict[str, int]) -> tuple[dict, dict]:
+def load(cursor, target_counts: dict[str, int]) -> tuple[dict, dict, list[usernames.Rename]]:
     """Decide every staged row's fate and write the rows to keep.
 
-    Returns tallies per table and source index, and per table the (rows,
-    checksum) of what was written, for verification.
+    Returns tallies per table and source index, per table the (rows,
+    checksum) of what was written, for verification, and the users renamed.
     """
     tallies, planned = {}, {}
-    tallies["users"], planned["users"] = plan_users(cursor)
+    tallies["users"], planned["users"], renames = plan_users(cursor)
     set_aside = set_aside_empty(cursor, target_counts)
     # Probing the target for duplicates only matters when it holds rows.
     follows = FOLLOWS.format(existing=FOLLOW_EXISTS if target_counts["follows"] else "")
@@ -339,4 +399,4 @@ def load(cursor, target_counts: dict[str, int]) -> tuple[dict, dict]:
     tallies["messages"], planned["messages"] = _load_table(cursor, messages)
     rebuild(cursor, set_aside)
     reset_sequences(cursor)
-    return tallies, planned
+    return tallies, planned, renames

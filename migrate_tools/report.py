@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .plan import TableTally
+from .usernames import NORMALIZED, Rename
 from .verify import Check
 
 TABLES = ("users", "follows", "messages")
@@ -25,6 +26,15 @@ class SourceReport:
     tables: dict[str, TableTally] = field(default_factory=dict)
     read_check: dict[str, Check] = field(default_factory=dict)
     ignored: dict[str, int] = field(default_factory=dict)
+    #: The source's values as its reader decoded them against what was staged of them.
+    value_check: Check | None = None
+
+    def count_adjusted(self, adjusted: dict[str, dict[str, int]]) -> None:
+        """Add the values the source's reader changed by a documented rule to the conflicts."""
+        for table, counts in adjusted.items():
+            conflicts = self.tables.setdefault(table, TableTally()).conflicts
+            for reason, n in counts.items():
+                conflicts[reason] = conflicts.get(reason, 0) + n
 
     def as_dict(self) -> dict:
         return {
@@ -32,6 +42,7 @@ class SourceReport:
             "kind": self.kind,
             "tables": {t: tally.__dict__ for t, tally in self.tables.items()},
             "read_check": {t: check.as_dict() for t, check in self.read_check.items()},
+            "value_check": None if self.value_check is None else self.value_check.as_dict(),
             "ignored_tables": self.ignored,
         }
 
@@ -49,6 +60,8 @@ class Report:
     seconds: float = 0.0
     #: A key of PATHS (see pipeline and direct).
     method: str = "staged"
+    #: Users stored under another name than the one they had (see usernames).
+    renames: list[Rename] = field(default_factory=list)
 
     def totals(self) -> dict[str, TableTally]:
         totals = {table: TableTally() for table in TABLES}
@@ -74,6 +87,7 @@ class Report:
     @property
     def ok(self) -> bool:
         checks = [c for s in self.sources for c in s.read_check.values()] + list(self.verification.values())
+        checks += [s.value_check for s in self.sources if s.value_check is not None]
         return bool(self.verification) and self.accounted and all(c.ok for c in checks)
 
     def as_dict(self) -> dict:
@@ -90,6 +104,7 @@ class Report:
             "sources": [s.as_dict() for s in self.sources],
             "tables": {t: tally.__dict__ for t, tally in self.totals().items()},
             "verification": {t: c.as_dict() for t, c in self.verification.items()},
+            "renames": [{**r.as_dict(), "source": self.sources[r.source].path} for r in self.renames],
         }
 
     def write_json(self, path: Path) -> None:
@@ -110,6 +125,15 @@ class Report:
                     end_section=name == TABLES[-1] and index < len(rows) - 1,
                 )
         console.print(table)
+        if self.renames:
+            renamed = Table(title="users stored under a new name (tell them)", title_justify="left")
+            for column in ("source", "old name", "new name", "why"):
+                renamed.add_column(column)
+            for rename in self.renames:
+                # An NFC change is invisible: escape what was stored.
+                old = ascii(rename.old) if rename.reason == NORMALIZED else repr(rename.old)
+                renamed.add_row(f"{rename.source + 1}", old, rename.new, rename.reason)
+            console.print(renamed)
         checks = Table(title="verification (target after load)", title_justify="left")
         for column in ("table", "expected rows", "actual rows", "checksum", "result"):
             checks.add_column(column)
@@ -121,6 +145,11 @@ class Report:
         read_ok = all(c.ok for s in self.sources for c in s.read_check.values())
         console.print(checks)
         console.print(f"read checks (rows read = rows accounted for): {'ok' if read_ok else 'MISMATCH'}")
+        for index, source in enumerate(self.sources):
+            if source.value_check is not None:
+                console.print(f"value check {index + 1} (values decoded = values staged, "
+                              f"{source.value_check.expected_rows} rows): "
+                              f"{'ok' if source.value_check.ok else 'MISMATCH'}")
         console.print(f"load path: {self.method} ({PATHS[self.method]})")
         if self.dry_run:
             outcome = "dry run: checked everything, wrote nothing"

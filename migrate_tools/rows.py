@@ -9,7 +9,7 @@ others format StagedRows with `copy_line`.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 USER, MESSAGE, FOLLOW = "u", "m", "f"
@@ -51,9 +51,49 @@ def micros_of(moment: datetime) -> int:
 
 
 def datetime_of(micros: int) -> datetime:
-    from datetime import timedelta
-
     return _EPOCH + timedelta(microseconds=micros)
+
+
+# What the target stores exactly and the app can show: times in the years
+# 0001-9999 UTC (Python's datetime range), ids that fit PostgreSQL's bigint
+# (the staging table's; the app's own ids are given afresh), and text
+# without NUL characters or lone surrogates (PostgreSQL's UTF-8 text holds
+# neither). Sources refuse anything else, naming the row.
+EARLIEST_MICROS = micros_of(datetime(1, 1, 1, tzinfo=timezone.utc))
+LATEST_MICROS = micros_of(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc))
+EARLIEST_SECONDS, LATEST_SECONDS = EARLIEST_MICROS // 1_000_000, LATEST_MICROS // 1_000_000
+BIGINT = (-(2**63), 2**63 - 1)
+
+NUL_REASON = "holds a NUL character, which PostgreSQL text cannot store"
+SURROGATE_REASON = "is not valid Unicode (it holds a lone surrogate)"
+TIME_RANGE_REASON = "is outside the years 0001-9999 that Twooter can store and show"
+ID_RANGE_REASON = "is out of range for a 64-bit integer"
+
+# The one documented change to a value, counted per source as a conflict of
+# messages: a time with digits below a microsecond (a dump's datetime2 keeps
+# 100 ns, an SQLite REAL as many as a double has) is kept to the microsecond.
+BELOW_MICROSECOND = "time_below_microsecond"
+
+
+def text_problem(value: str | bytes) -> str | None:
+    """Why the target cannot store this text exactly, or None."""
+    if ("\x00" if isinstance(value, str) else b"\x00") in value:
+        return NUL_REASON
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return SURROGATE_REASON
+    return None
+
+
+def micros_problem(micros: int) -> str | None:
+    """Why a time (microseconds since the epoch) cannot be stored and shown, or None."""
+    return None if EARLIEST_MICROS <= micros <= LATEST_MICROS else TIME_RANGE_REASON
+
+
+def id_problem(value: int) -> str | None:
+    return None if BIGINT[0] <= value <= BIGINT[1] else ID_RANGE_REASON
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -69,6 +109,11 @@ def _field(value) -> str:
     if isinstance(value, str):
         return value.translate(_COPY_ESCAPES)
     return str(value)
+
+
+def copy_text(value: str | None) -> str:
+    """A text (or NULL) as a field of PostgreSQL's COPY text format."""
+    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
 
 
 def copy_line(row: StagedRow) -> str:

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import psycopg2
 
-from . import rows
+from . import rows, verify
 from .errors import SourceError, first_line
 from .sources.base import Chunk, Source
 
@@ -112,3 +112,10 @@ def copy_source(cursor, source_index: int, source: Source, chunks: Iterator[Chun
     stream = StagedRows(chunks, source)
     copy_in(cursor, f"COPY {STAGE} ({STAGE_COLUMNS}) FROM STDIN", stream, source)
     return stream.count
+
+
+def check_values(cursor, source_index: int, source: Source) -> verify.Check:
+    """The source's values as its reader decoded them (source.values, summed while
+    streaming) against the staged rows, read back as value lines."""
+    staged = verify.read_back(cursor, verify.STAGED_VALUES.format(stage=STAGE, src=int(source_index)))
+    return source.values.against(staged)

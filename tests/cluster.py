@@ -9,7 +9,9 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import psutil
 import psycopg2
@@ -126,6 +128,18 @@ class LocalCluster:
                 except psutil.NoSuchProcess:
                     pass
             shutil.rmtree(self.folder, ignore_errors=True)
+
+    @contextmanager
+    def mended(self, *names: str) -> Iterator[None]:
+        """Whatever the test does or asserts, leave the cluster whole: start `names` again if they
+        are not running, and wait until every component is healthy, so later tests find it whole."""
+        try:
+            yield
+        finally:
+            for name in names:
+                if not self.component(name)["running"]:
+                    self.run("start", name, check=False)
+            self.wait_until(self.healthy, what=f"the cluster to be whole again after {', '.join(names)}")
 
     # Looking -----------------------------------------------------------------------
     def status(self) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import browser, new_page, page  # noqa: F401  (fixtures)
+from tests.browser import browser, new_page, page, page_problems  # noqa: F401  (fixtures)
 from tests.servers import LiveServer, PostgresDatabase, build_app
 from tests.twooter_client import TwooterClient
 

@@ -19,12 +19,12 @@ import requests
 import sqlalchemy as sa
 from flask import Flask
 from waitress import wasyncore
-from waitress.server import create_server
 
 from twooter import create_app, database
+from twooter.serving import make_server
 from twooter.extensions import db
 
-APP_TABLES = ("follows", "messages", "users", "latest_action")
+APP_TABLES = ("follows", "messages", "users", "latest_action", "login_throttle")
 
 
 def running_in_ci() -> bool:
@@ -109,12 +109,21 @@ def build_app(backend: str, instance: Path, postgres: PostgresDatabase | None, *
     return app
 
 
+def apps_sharing_one_database(backend: str, folder: Path, postgres: PostgresDatabase | None,
+                              **settings) -> tuple[Flask, Flask]:
+    """Two instances of the app on one database, each with its own instance folder and logs."""
+    first = build_app(backend, folder / "one", postgres, **settings)
+    second = build_app(backend, folder / "two", postgres,
+                       **{**settings, "SQLALCHEMY_DATABASE_URI": first.config["SQLALCHEMY_DATABASE_URI"]})
+    return first, second
+
+
 class LiveServer:
-    """The app served by waitress on 127.0.0.1 in a background thread."""
+    """The app served as `twooter serve` serves it (waitress) on 127.0.0.1, in a background thread."""
 
     def __init__(self, app: Flask, threads: int = 8):
         self.app = app
-        self._server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="twooter")
+        self._server = make_server(app, "127.0.0.1", 0, threads)
         self.port = self._server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._stopping = threading.Event()
@@ -134,14 +143,15 @@ class LiveServer:
     def __exit__(self, *exc_info) -> None:
         self._stopping.set()
         self._server.pull_trigger()  # wakes the select() so the flag is seen now
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=60)
         if self._thread.is_alive():
             raise RuntimeError("the waitress loop did not stop")
         # Workers pull the trigger when they finish, so it must outlive them.
         self._server.task_dispatcher.shutdown()
         wasyncore.close_all(self._server._map)
-        with self.app.app_context():
-            db.engine.dispose()
+        if "sqlalchemy" in self.app.extensions:  # a bare helper app has no database
+            with self.app.app_context():
+                db.engine.dispose()
 
 
 TWOOTER_COMMAND = Path(sys.executable).with_name("twooter")
@@ -167,9 +177,9 @@ def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30)
     while time.monotonic() < deadline:
         assert process.poll() is None, "twooter serve exited early"
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not yet listening, or a slow first answer
             time.sleep(0.1)
     raise AssertionError(f"nothing answered at {url} within {seconds} s")
 
@@ -203,8 +213,8 @@ class ServerProcess:
     def _warm_up(self) -> None:
         """Open every worker's database connection before the clock starts, as on a server that has been up."""
         def touch(_):
-            requests.get(self.url + "/latest", timeout=10)
-            requests.post(self.url + "/register", json={}, timeout=10)  # refused: changes nothing
+            requests.get(self.url + "/latest", timeout=30)
+            requests.post(self.url + "/register", json={}, timeout=30)  # refused: changes nothing
 
         with ThreadPoolExecutor(self._threads) as pool:
             list(pool.map(touch, range(self._threads * 2)))
@@ -212,4 +222,4 @@ class ServerProcess:
     def __exit__(self, *exc_info) -> None:
         assert self._process is not None
         self._process.terminate()
-        self._process.wait(timeout=15)
+        self._process.wait(timeout=60)

@@ -6,6 +6,7 @@ import subprocess
 import requests
 
 from tests.servers import free_port, run_twooter, wait_until_serving
+from tests.twooter_client import TIMEOUT
 
 
 def test_serve_migrates_a_fresh_database_and_make_admin_grants_the_flag(tmp_path, backend, request):
@@ -17,12 +18,12 @@ def test_serve_migrates_a_fresh_database_and_make_admin_grants_the_flag(tmp_path
         wait_until_serving(base + "/public", server)
         session = requests.Session()
         session.post(base + "/register", data={"username": "chief", "email": "c@x.org",
-                                                "password": "pw", "password2": "pw"}, timeout=5)
+                                                "password": "pw", "password2": "pw"}, timeout=TIMEOUT)
         assert "You were logged in" in session.post(
-            base + "/login", data={"username": "chief", "password": "pw"}, timeout=5).text
+            base + "/login", data={"username": "chief", "password": "pw"}, timeout=TIMEOUT).text
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=60)
     if backend == "sqlite":
         assert (tmp_path / "twooter.sqlite").exists()
 

@@ -71,28 +71,26 @@ def test_the_edge_refuses_ambiguous_framing_and_passes_plain_chunked(cluster):
 
 def test_kill_9_of_an_app_instance_loses_no_acknowledged_post_and_fails_no_get(cluster):
     victim = cluster.component("app1")
-    with Traffic(*cluster.edge, clients=4, seed=1) as traffic:
-        traffic.run_for(3)
-        killed_at = time.monotonic()
-        cluster.run("kill", "app1")
-        killed_by = time.monotonic()
-        traffic.run_for(5)
-    assert not psutil.pid_exists(victim["pid"])
-    posts, gets = traffic.posts(), traffic.gets()
-    assert len(posts) > 100 and len(gets) > 100
-    # GETs the instance had in hand are retried on the other one by HAProxy.
-    assert [r for r in gets if r.failed] == []
-    # A POST the instance had in hand when it died may or may not have been
-    # committed: HAProxy must not send it again, so it fails. Any other POST works.
-    failed_posts = [r for r in posts if r.failed]
-    assert all(r.started <= killed_by and r.ended >= killed_at for r in failed_posts), failed_posts
-    assert len(failed_posts) <= 4
-    assert_tweets_stored_once(cluster, traffic)
-    after = [r for r in posts if r.started > killed_by]
-    assert after and all(r.acknowledged or r.status < 500 for r in after)
-
-    cluster.run("start", "app1")
-    cluster.wait_until(cluster.healthy, what="app1 back in rotation")
+    with cluster.mended("app1"):
+        with Traffic(*cluster.edge, clients=4, seed=1) as traffic:
+            traffic.run_for(3)
+            killed_at = time.monotonic()
+            cluster.run("kill", "app1")
+            killed_by = time.monotonic()
+            traffic.run_for(5)
+        assert not psutil.pid_exists(victim["pid"])
+        posts, gets = traffic.posts(), traffic.gets()
+        assert len(posts) > 100 and len(gets) > 100
+        # GETs the instance had in hand are retried on the other one by HAProxy.
+        assert [r for r in gets if r.failed] == []
+        # A POST the instance had in hand when it died may or may not have been
+        # committed: HAProxy must not send it again, so it fails. Any other POST works.
+        failed_posts = [r for r in posts if r.failed]
+        assert all(r.started <= killed_by and r.ended >= killed_at for r in failed_posts), failed_posts
+        assert len(failed_posts) <= 4
+        assert_tweets_stored_once(cluster, traffic)
+        after = [r for r in posts if r.started > killed_by]
+        assert after and all(r.acknowledged or r.status < 500 for r in after)
 
 
 def test_a_rolling_restart_under_load_answers_every_request(cluster):

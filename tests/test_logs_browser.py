@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from datetime import datetime, timezone
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.logfiles import in_the_current_hour
 from tests.test_logs_viewer import HOUR_URL, make_admin, record, write_records
 from tests.twooter_client import TwooterClient
 from twooter.logs import browse, settings
@@ -104,20 +104,17 @@ def test_scrolling_loads_the_next_page(server, operator_page, folder):
 
 
 def test_tail_mode_shows_a_record_written_while_the_page_is_open(server, operator_page, folder):
-    page = operator_page
-    now = datetime.now(timezone.utc)
-    if now.minute == 59 and now.second >= 50:
-        # Tail mode follows the current hour only: start this test in the next one.
-        time.sleep(61 - now.second)
-        now = datetime.now(timezone.utc)
-    hour = now.replace(minute=0, second=0, microsecond=0)
+    in_the_current_hour(lambda hour: _tail_mode_shows_a_record_written_while_open(server, operator_page, folder, hour))
+
+
+def _tail_mode_shows_a_record_written_while_open(server, page, folder, hour):
     write_records(folder, "web1", [record(0, "written before", hour=hour)])
     # The server's own request records land in this hour too: look at ours only.
     page.goto(f"{server.url}/logs/{hour:%H@%d-%m-%Y}?q=written", wait_until=LOADED)
     rows = page.locator("#log-rows tr.log-row")
     expect(rows.first).to_contain_text("written before")
     same_document = no_new_document(page)
-    seconds = (now - hour).total_seconds()
+    seconds = min((datetime.now(timezone.utc) - hour).total_seconds(), 3599.999)
     write_records(folder, "web2", [record(seconds, "written while open", "WARN", instance="web2", hour=hour)])
     expect(rows.first).to_contain_text("written while open")
     expect(rows.first.locator(".log-instance")).to_have_text("web2")

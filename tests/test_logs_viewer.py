@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from tests.logfiles import in_the_current_hour
 from tests.twooter_client import TwooterClient
 from twooter import models
 from twooter.logs import browse, records, settings
@@ -199,12 +199,10 @@ def test_hostile_lines_and_a_half_written_last_line_do_not_break_the_view(admin,
 
 
 def test_tail_returns_only_what_was_written_since(admin, folder):
-    now = datetime.now(timezone.utc)
-    if now.minute == 59 and now.second >= 50:
-        # Tail mode follows the current hour only: start this test in the next one.
-        time.sleep(61 - now.second)
-        now = datetime.now(timezone.utc)
-    hour = now.replace(minute=0, second=0, microsecond=0)
+    in_the_current_hour(lambda hour: _tail_returns_only_what_was_written_since(admin, folder, hour))
+
+
+def _tail_returns_only_what_was_written_since(admin, folder, hour):
     # The server's own request records land in this hour too: follow ours only.
     url = f"/logs/{hour:%H@%d-%m-%Y}?q=tailed"
     write_records(folder, "web1", [record(0, "tailed: already there", hour=hour)])

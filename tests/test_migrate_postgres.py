@@ -174,7 +174,7 @@ def test_sequences_continue_after_the_largest_ids(samples, target):
     engine = sa.create_engine(engine_url(target))
     with engine.begin() as connection:
         new_id = connection.exec_driver_sql(
-            "INSERT INTO users (username, email, pw_hash) VALUES ('new', 'n@x', 'h') RETURNING id"
+            "INSERT INTO users (username, username_key, email, pw_hash) VALUES ('new', 'new', 'n@x', 'h') RETURNING id"
         ).scalar_one()
     engine.dispose()
     assert new_id == 7

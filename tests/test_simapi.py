@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from tests.scenario import SIMULATOR_AUTHORIZATION
 from tests.servers import LiveServer, build_app
+from tests.twooter_client import TIMEOUT
 from twooter.extensions import db
 
 UNAUTHORIZED = {"status": 403, "error_msg": "You are not authorized to use this resource!"}
@@ -29,7 +30,7 @@ class Simulator:
             sent.setdefault("Authorization", self.authorization)
         return requests.request(
             method, self.base_url + path, json=json, data=data, headers=sent,
-            params={k: v for k, v in params.items() if v is not None}, timeout=10,
+            params={k: v for k, v in params.items() if v is not None}, timeout=TIMEOUT,
         )
 
     def latest(self) -> int:

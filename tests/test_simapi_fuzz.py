@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.scenario import SIMULATOR_AUTHORIZATION
+from tests.twooter_client import TIMEOUT
 from twooter import simapi
 
 SPEC = json.loads(Path(simapi.OPENAPI_FILE).read_text())
@@ -62,7 +63,7 @@ def ensure_known_users(server) -> None:
     if getattr(server, "fuzz_users_ready", False):
         return
     for name in KNOWN_USERS:
-        requests.post(server.url + "/register", json={"username": name, "email": "a@b", "pwd": "p"}, timeout=10)
+        requests.post(server.url + "/register", json={"username": name, "email": "a@b", "pwd": "p"}, timeout=TIMEOUT)
     server.fuzz_users_ready = True
 
 
@@ -102,7 +103,7 @@ def test_no_operation_ever_answers_5xx(server, path, method, data):
         headers["Content-Type"] = "application/json"
 
     response = requests.request(
-        method, server.url + url_path, params=params, headers=headers, data=payload, timeout=10
+        method, server.url + url_path, params=params, headers=headers, data=payload, timeout=TIMEOUT
     )
 
     assert response.status_code < 500, response.text

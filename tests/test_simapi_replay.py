@@ -1,7 +1,9 @@
 """Generated simulator scenarios replayed over sockets exactly as the simulator sends them.
 
-Zero errors (wrong status, refused, slower than 0.3 s), then the database
-holds exactly the users, messages and follow pairs the scenario implies.
+Zero errors (wrong status, refused, no answer), then the database holds
+exactly the users, messages and follow pairs the scenario implies. How fast
+the answers come (the simulator's 0.3 s) is measured by bench.replay, not
+asserted here: a busy machine may be slow, never wrong.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from tests.scenario import error_counts, generate, replay, send
+from tests.scenario import ANSWER_TIMEOUT, Outcome, error_counts, generate, replay, send, slower_than
 from tests.servers import ServerProcess
 from twooter.extensions import db
 
@@ -57,7 +59,7 @@ def host_and_port(server) -> tuple[str, int]:
 
 
 def latest_id(server) -> int:
-    with urllib.request.urlopen(server.url + "/latest", timeout=5) as response:
+    with urllib.request.urlopen(server.url + "/latest", timeout=ANSWER_TIMEOUT) as response:
         return json.load(response)["latest"]
 
 
@@ -120,6 +122,18 @@ def test_replayer_counts_refused_connections_and_timeouts(server):
     with socket.socket() as probe:  # bound but not listening: connections are refused
         probe.bind(("127.0.0.1", 0))
         assert send(host, probe.getsockname()[1], "GET", "/latest", None)[2] == "refused"
-    assert send(host, port, "GET", "/latest", None, timeout=1e-6)[2] == "timeout"
+    with socket.socket() as silent:  # listening, never answering: the connection waits in the backlog
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        status, _seconds, error = send(host, silent.getsockname()[1], "GET", "/latest", None, timeout=0.5)
+        assert (status, error) == (None, "timeout")
     status, _seconds, error = send(host, port, "GET", "/latest", None)
     assert (status, error) == (200, None)
+
+
+def test_slow_answers_are_counted_against_the_budget_not_as_errors():
+    action = generate(seed=1, users=2, actions=3).actions[0]
+    outcomes = [Outcome(action, 204, seconds, None) for seconds in (0.01, 0.2999, 0.3001, 2.5)]
+    assert slower_than(outcomes) == 2
+    assert slower_than(outcomes, 0.1) == 3
+    assert error_counts(outcomes) == {}

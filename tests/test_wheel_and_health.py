@@ -43,6 +43,14 @@ def test_the_wheel_installed_outside_the_checkout_migrates_and_serves_pages(tmp_
         cwd=workdir, capture_output=True, text=True, check=True, timeout=60,
         env={"PATH": os.environ["PATH"]})
     assert Path(located.stdout.strip()).is_relative_to(environment)
+    # The deploy/ templates travel with it, and render with their example values.
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    shipped = environment / "lib" / python / "site-packages" / "twooter" / "deploy"
+    rendered = subprocess.run(
+        [str(environment / "bin" / "python"), "-m", "twooter.cluster.render",
+         str(shipped / "examples" / "patroni-db1.json"), "patroni/patroni.yml.j2"],
+        cwd=workdir, capture_output=True, text=True, check=True, timeout=60, env={"PATH": os.environ["PATH"]})
+    assert "synchronous_mode: true" in rendered.stdout and "use_pg_rewind: true" in rendered.stdout
 
     port = free_port()
     env = {"PATH": os.environ["PATH"], "TWOOTER_INSTANCE_PATH": str(workdir / "instance"),

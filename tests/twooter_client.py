@@ -5,6 +5,9 @@ from urllib.parse import quote
 
 import requests
 
+# Seconds: generous, because other work shares the machine; a healthy answer takes milliseconds.
+TIMEOUT = 30
+
 
 class TwooterClient:
     def __init__(self, base_url: str):
@@ -15,10 +18,10 @@ class TwooterClient:
         return self.base_url + path
 
     def get(self, path: str, **kwargs) -> requests.Response:
-        return self.http.get(self.url(path), timeout=10, **kwargs)
+        return self.http.get(self.url(path), timeout=TIMEOUT, **kwargs)
 
     def post(self, path: str, data=None, **kwargs) -> requests.Response:
-        return self.http.post(self.url(path), data=data, timeout=10, **kwargs)
+        return self.http.post(self.url(path), data=data, timeout=TIMEOUT, **kwargs)
 
     def register(self, username: str, password: str = "default", password2: str | None = None,
                  email: str | None = None) -> requests.Response:

@@ -4,11 +4,10 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from . import models
+from . import models, names
 from .extensions import db
 from .passwords import hash_password, needs_upgrade, verify_password
 
-MAX_USERNAME_LENGTH = 64
 # Names that are not routes today but are commonly fetched at a site's root.
 EXTRA_RESERVED_NAMES = frozenset({"favicon.ico", "robots.txt", "admin", "api", "metrics", "health"})
 
@@ -23,18 +22,27 @@ class LoginError(ValueError):
 
 def reserved_names() -> set[str]:
     """First path segments the app routes itself; a user named so would be unreachable."""
-    names = set(EXTRA_RESERVED_NAMES)
+    reserved = set(EXTRA_RESERVED_NAMES)
     for rule in current_app.url_map.iter_rules():
         first = rule.rule.lstrip("/").split("/", 1)[0]
         if first and "<" not in first:
-            names.add(first)
-    return names
+            reserved.add(first)
+    return reserved
+
+
+def is_reserved(username: str) -> bool:
+    """Whether `username` is, by name key, one of `reserved_names()` (needs an app context)."""
+    return names.is_among(username, reserved_names())
 
 
 def registration_problem(
     username: str | None, email: str | None, password: str | None, password2: str | None = None
 ) -> str | None:
-    """The first thing wrong with a registration, in MiniTwit's words, or None."""
+    """The first thing wrong with a registration, in MiniTwit's words, or None.
+
+    The username is judged in its canonical form by `names.name_problem`, and
+    is taken when any user's name has the same key (case, Unicode form).
+    """
     if not username or not username.strip():
         return "You have to enter a username"
     if not email or "@" not in email:
@@ -43,19 +51,16 @@ def registration_problem(
         return "You have to enter a password"
     if password2 is not None and password != password2:
         return "The two passwords do not match"
-    if len(username) > MAX_USERNAME_LENGTH:
-        return f"The username is too long (at most {MAX_USERNAME_LENGTH} characters)"
-    if "/" in username or any(ord(ch) < 32 or ord(ch) == 127 for ch in username):
-        return "The username cannot contain '/' or control characters"
-    if username.lower() in {name.lower() for name in reserved_names()}:
-        return "The username is reserved"
+    problem = names.name_problem(names.canonical(username), reserved_names())
+    if problem:
+        return problem
     if models.user_by_name(username) is not None:
         return "The username is already taken"
     return None
 
 
 def register(username: str, email: str, password: str, password2: str | None = None) -> models.User:
-    """Create the user or raise RegistrationError saying why not."""
+    """Create the user, named in the canonical form, or raise RegistrationError saying why not."""
     problem = registration_problem(username, email, password, password2)
     if problem:
         raise RegistrationError(problem)
@@ -65,7 +70,7 @@ def register(username: str, email: str, password: str, password2: str | None = N
     db.session.commit()
     pw_hash = hash_password(password)
     try:
-        return models.create_user(username, email, pw_hash)
+        return models.create_user(names.canonical(username), email, pw_hash)
     except IntegrityError:
         # Another request registered the same name between the check and the insert.
         db.session.rollback()

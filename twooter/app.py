@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, crossorigin, database, errors, health, logs, simapi, timelines
+from . import auth, crossorigin, database, errors, favicon, framing, headers, health, logs, simapi, timelines
 from .logs import viewer as log_viewer
 from .config import (
     instance_path,
@@ -45,7 +45,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_PATH))
     database.init_app(app)
+    framing.init_app(app)
     crossorigin.init_app(app)
+    headers.init_app(app)
+    favicon.init_app(app)
 
     app.register_blueprint(errors.bp)
     app.register_blueprint(health.bp)

@@ -1,13 +1,17 @@
 """Register, log in and log out; who the current user is."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
-from . import accounts, simapi
+from . import accounts, simapi, throttle
 from .extensions import db
+from .logs.requests import note_failure
 from .models import User
-from .routing import changes_state, local_path_or_none
+from .routing import changes_state, local_path_or_none, wants_partial
 
 bp = Blueprint("auth", __name__)
 
@@ -54,10 +58,11 @@ def login() -> Response | str | tuple[str, int]:
         return redirect(next_path or url_for("timelines.my_timeline"))
     error = None
     if request.method == "POST":
+        username = request.form.get("username", "")
         try:
-            user = accounts.authenticate(
-                request.form.get("username", ""), request.form.get("password", "")
-            )
+            user = throttle.login(username, request.form.get("password", ""), request.remote_addr or "")
+        except throttle.LoginRefused as refused:
+            return _refused_login(refused, username, next_path)
         except accounts.LoginError as problem:
             error = str(problem)
         else:
@@ -67,6 +72,16 @@ def login() -> Response | str | tuple[str, int]:
             return redirect(next_path or url_for("timelines.my_timeline"))
     page = render_template("login.html", error=error, form=request.form, next_path=next_path)
     return (page, 401) if error else page
+
+
+def _refused_login(refused: throttle.LoginRefused, username: str, next_path: str | None) -> tuple:
+    """429 with Retry-After: the login form saying why, or the error fragment for htmx."""
+    note_failure(f"login refused for {json.dumps(username, ensure_ascii=False)}: "
+                 f"{refused.scope} locked for {refused.retry_after} s")
+    if wants_partial():
+        raise TooManyRequests(description=str(refused), retry_after=refused.retry_after)
+    page = render_template("login.html", error=str(refused), form=request.form, next_path=next_path)
+    return page, 429, {"Retry-After": str(refused.retry_after)}
 
 
 @bp.route("/logout", methods=["GET", "POST"])

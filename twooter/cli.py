@@ -24,7 +24,7 @@ main.add_command(cluster)
 @with_appcontext
 def serve(host: str, port: int, threads: int) -> None:
     """Apply pending migrations, then serve with waitress."""
-    import waitress
+    from .serving import make_server
 
     app = current_app._get_current_object()
     # From here on, console output and a crash of the process are in the log too.
@@ -33,7 +33,15 @@ def serve(host: str, port: int, threads: int) -> None:
     app.logger.info("starting instance %s on %s:%d (%d threads); logs in %s, configured by %s",
                     where.instance, host, port, threads, where.folder, where.config_path)
     database.upgrade_to_latest(app)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="twooter")
+    proxy = app.config["TRUSTED_PROXY"]
+    # Behind a load balancer the client's address (request records, login
+    # throttling) is the one the proxy puts in X-Forwarded-For; waitress takes
+    # it only from that proxy and drops such headers from anyone else.
+    behind = {"trusted_proxy": proxy, "trusted_proxy_count": 1,
+              "trusted_proxy_headers": "x-forwarded-for"} if proxy else {}
+    server = make_server(app, host, port, threads, **behind)
+    server.print_listen("Serving on http://{}:{}")
+    server.run()
 
 
 @main.command("make-admin")

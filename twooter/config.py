@@ -12,6 +12,11 @@
 | TWOOTER_LOG_CONFIG       | <instance>/logging.json, else the default  |
 | TWOOTER_LOG_COMPRESS_DAYS| 7 (gzip day files this old; 0: never)      |
 | TWOOTER_LOG_RETENTION_DAYS| 30 (delete day files this old; 0: never)  |
+| TWOOTER_LOGIN_FAILURES_PER_ACCOUNT | 5 (failed logins of one name that lock it) |
+| TWOOTER_LOGIN_FAILURES_PER_ADDRESS | 50 (failed logins from one address that lock it) |
+| TWOOTER_LOGIN_FIRST_LOCK_SECONDS   | 15 (the first lock; each further failure doubles it) |
+| TWOOTER_LOGIN_LONGEST_LOCK_SECONDS | 300 (the longest lock) |
+| TWOOTER_TRUSTED_PROXY    | none; the proxy address ("*": any peer) whose X-Forwarded-For `serve` believes |
 """
 from __future__ import annotations
 
@@ -94,4 +99,9 @@ def settings_from_environment(folder: Path) -> dict:
         "LOG_CONFIG": os.environ.get("TWOOTER_LOG_CONFIG") or None,
         "LOG_COMPRESS_AFTER_DAYS": int(os.environ.get("TWOOTER_LOG_COMPRESS_DAYS", "7")),
         "LOG_DELETE_AFTER_DAYS": int(os.environ.get("TWOOTER_LOG_RETENTION_DAYS", "30")),
+        "LOGIN_FAILURES_PER_ACCOUNT": int(os.environ.get("TWOOTER_LOGIN_FAILURES_PER_ACCOUNT", "5")),
+        "LOGIN_FAILURES_PER_ADDRESS": int(os.environ.get("TWOOTER_LOGIN_FAILURES_PER_ADDRESS", "50")),
+        "LOGIN_FIRST_LOCK_SECONDS": float(os.environ.get("TWOOTER_LOGIN_FIRST_LOCK_SECONDS", "15")),
+        "LOGIN_LONGEST_LOCK_SECONDS": float(os.environ.get("TWOOTER_LOGIN_LONGEST_LOCK_SECONDS", "300")),
+        "TRUSTED_PROXY": os.environ.get("TWOOTER_TRUSTED_PROXY") or None,
     }

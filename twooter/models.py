@@ -38,6 +38,7 @@ from sqlalchemy.sql.selectable import ScalarSelect, Select
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from .extensions import db
+from .names import name_key
 
 
 def utcnow() -> datetime:
@@ -77,11 +78,16 @@ class User(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(Text)
+    # names.name_key(username): what names are compared and kept unique by.
+    username_key: Mapped[str] = mapped_column(Text)
     email: Mapped[str] = mapped_column(Text)
     pw_hash: Mapped[str] = mapped_column(Text)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    __table_args__ = (UniqueConstraint("username", name="uq_users_username"),)
+    __table_args__ = (
+        UniqueConstraint("username", name="uq_users_username"),
+        UniqueConstraint("username_key", name="uq_users_username_key"),
+    )
 
     def gravatar_url(self, size: int = 48) -> str:
         digest = hashlib.md5(self.email.strip().lower().encode("utf-8")).hexdigest()
@@ -137,17 +143,34 @@ class LatestAction(db.Model):
     value: Mapped[int] = mapped_column(BigInteger)
 
 
+class LoginThrottle(db.Model):
+    """Login attempts counted per scope ("account": a name key, "address": a client
+    address), shared by every instance; twooter.throttle reads and writes it."""
+
+    __tablename__ = "login_throttle"
+
+    scope: Mapped[str] = mapped_column(Text, primary_key=True)
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_login_throttle_last_failure", "last_failure"),)
+
+
 # --- users -----------------------------------------------------------------
 
 def user_by_name(username: str) -> User | None:
     if "\x00" in username:
         # No stored name holds NUL, and PostgreSQL refuses it in a query parameter.
         return None
-    return db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    return db.session.execute(
+        select(User).where(User.username_key == name_key(username))
+    ).scalar_one_or_none()
 
 
 def create_user(username: str, email: str, pw_hash: str) -> User:
-    user = User(username=username, email=email, pw_hash=pw_hash)
+    user = User(username=username, username_key=name_key(username), email=email, pw_hash=pw_hash)
     db.session.add(user)
     db.session.commit()
     return user
@@ -402,7 +425,7 @@ def _post_by_name_statement():
         bindparam("text", type_=Text),
         bindparam("pub_date", type_=UTCDateTime()),
         false(),
-    ).where(users.c.username == bindparam("username", type_=Text))
+    ).where(users.c.username_key == bindparam("username_key", type_=Text))
     return messages.insert().from_select(["author_id", "text", "pub_date", "flagged"], author)
 
 
@@ -411,7 +434,8 @@ def post_message_by_name(username: str, text: str, when: datetime | None = None)
     if "\x00" in username:  # as in user_by_name
         return False
     result = db.session.connection().execute(
-        _post_by_name_statement(), {"username": username, "text": text, "pub_date": when or utcnow()}
+        _post_by_name_statement(),
+        {"username_key": name_key(username), "text": text, "pub_date": when or utcnow()},
     )
     return result.rowcount == 1
 
@@ -419,21 +443,23 @@ def post_message_by_name(username: str, text: str, when: datetime | None = None)
 @functools.cache
 def _ids_by_name_statement():
     users = User.__table__
-    return select(users.c.username, users.c.id).where(
-        (users.c.username == bindparam("first", type_=Text))
-        | (users.c.username == bindparam("second", type_=Text))
+    return select(users.c.username_key, users.c.id).where(
+        (users.c.username_key == bindparam("first", type_=Text))
+        | (users.c.username_key == bindparam("second", type_=Text))
     )
 
 
 def user_ids_by_name(first: str, second: str) -> dict[str, int]:
-    """The ids of the users with these names (one query), leaving out names nobody has."""
+    """The ids of the users with these names (one query), keyed by the names as given,
+    leaving out names nobody has."""
     # No stored name holds NUL, and PostgreSQL refuses it in a query parameter.
     wanted = [name for name in (first, second) if "\x00" not in name]
     if not wanted:
         return {}
-    parameters = {"first": wanted[0], "second": wanted[-1]}
+    parameters = {"first": name_key(wanted[0]), "second": name_key(wanted[-1])}
     rows = db.session.connection().execute(_ids_by_name_statement(), parameters)
-    return {name: user_id for name, user_id in rows}
+    ids = dict(rows.all())
+    return {name: ids[name_key(name)] for name in wanted if name_key(name) in ids}
 
 
 def _insert_into(table, dialect: str):

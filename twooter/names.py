@@ -84,7 +84,63 @@ def name_problem(name: str, reserved: Iterable[str] = ()) -> str | None:
         return BAD_CHARACTER
     if name in {".", ".."}:
         return NOT_A_PATH_SEGMENT
-    key = name_key(name)
-    if any(key == name_key(other) for other in reserved):
+    if is_among(name, reserved):
         return RESERVED
     return None
+
+
+def is_among(name: str, others: Iterable[str]) -> bool:
+    """Whether `name` is the same name (equal `name_key`) as any of `others`."""
+    key = name_key(name)
+    return any(key == name_key(other) for other in others)
+
+
+def same_key_groups(usernames: Iterable[str]) -> list[list[str]]:
+    """The names that share a `name_key` with another name, grouped, in first-seen order.
+
+    Each group lists at least two distinct stored names that are one name
+    under these rules (e.g. ["Alice", "alice"]); an empty list when every key
+    is unique.
+    """
+    by_key: dict[str, list[str]] = {}
+    for username in usernames:
+        by_key.setdefault(name_key(username), []).append(username)
+    return [group for group in by_key.values() if len(group) > 1]
+
+
+# The first path segments the app routes itself, and names commonly asked
+# for at a site's root: a user so named would have no page. The app derives
+# its list from its own routes (accounts.reserved_names); tools that run
+# without the app, such as migrate_tools, use this one, and a test keeps the
+# two the same.
+RESERVED_NAMES = frozenset({
+    "add_message", "admin", "api", "favicon.ico", "fllws", "health", "latest", "login", "logout", "logs",
+    "metrics", "msgs", "openapi.json", "public", "register", "robots.txt", "static",
+})
+
+
+def name_problems(candidates: Iterable[str], reserved: Iterable[str] = ()) -> dict[str, str]:
+    """`name_problem` of many names at once: {name: reason} for the names that have one.
+
+    The same answers as calling `name_problem` on each name, for a whole user
+    table at a time (migrate_tools): each distinct character is judged by
+    `bad_character` once, the reserved names' keys are computed once, and
+    `name_problem` itself is asked only about names that may have a problem.
+    """
+    reserved = list(reserved)
+    reserved_keys = {name_key(other) for other in reserved}
+    refused: dict[str, bool] = {}
+    found: dict[str, str] = {}
+    for name in candidates:
+        suspect = len(name) > MAX_USERNAME_LENGTH or name != name.strip() or name in {".", ".."}
+        for ch in name if not suspect else ():
+            if ch not in refused:
+                refused[ch] = bad_character(ch) is not None
+            if refused[ch]:
+                suspect = True
+                break
+        if suspect or name_key(name) in reserved_keys:
+            problem = name_problem(name, reserved)
+            if problem is not None:
+                found[name] = problem
+    return found

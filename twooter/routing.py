@@ -6,7 +6,8 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, has_request_context, request
 
-from . import models
+from . import accounts, models
+from .logs.requests import note_routine_failure
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -46,11 +47,21 @@ def local_path_or_none(target: str | None) -> str | None:
 
 
 def no_such_user(username: str) -> NoReturn:
+    """404 "There is no user called …", or for a reserved name a plain 404 that claims no lookup.
+
+    Browsers and crawlers ask for /favicon.ico, /robots.txt and the like on
+    every site; that is routine, so its record is not an ERROR.
+    """
+    if accounts.is_reserved(username):
+        note_routine_failure(f"{username!r} is a reserved name, not a user")
+        abort(404)
     abort(404, description=f"There is no user called {username!r}.")
 
 
 def user_or_404(username: str) -> models.User:
     """The user named in the URL; a 404 that names them when there is none."""
+    if accounts.is_reserved(username):
+        no_such_user(username)  # before any lookup: such names are asked for often
     user = models.user_by_name(username)
     if user is None:
         no_such_user(username)

@@ -5,7 +5,7 @@ from abc import ABC
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .. import rows
+from .. import rows, verify
 
 # progress(table, rows_done, position, total): position/total are bytes for
 # files read front to back, rows for databases; total may be None.
@@ -26,6 +26,12 @@ class Source(ABC):
         self.path = Path(path)
         #: Tables found in the file but not part of any migration, with their row counts.
         self.ignored: dict[str, int] = {}
+        #: Per table, documented changes to values made while reading, counted by name
+        #: (reported with the plan's conflicts); complete once the rows are read.
+        self.adjusted: dict[str, dict[str, int]] = {}
+        #: The value lines (verify.staged_value_line) of every row streamed, spelled
+        #: from the values as the reader decoded them, not from the COPY lines.
+        self.values = verify.Summed()
 
     def chunks(self, progress: ProgressCallback) -> Iterator[Chunk]:
         """Every row of the source, streamed; raises SourceError on bad input.
@@ -33,7 +39,8 @@ class Source(ABC):
         Sources that read row by row give staged_rows(); a source that can
         produce COPY lines wholesale overrides this instead.
         """
-        return chunked(self.staged_rows(progress))
+        self.values = verify.Summed()
+        return chunked(self.staged_rows(progress), self.values)
 
     def staged_rows(self, progress: ProgressCallback) -> Iterator[rows.StagedRow]:
         raise NotImplementedError(f"{type(self).__name__} yields chunks directly")
@@ -46,14 +53,17 @@ class Source(ABC):
         return f"{rows.TABLE_OF_KIND[kind]} row {index + 1} in reading order"
 
 
-def chunked(staged: Iterable[rows.StagedRow], size: int = CHUNK_ROWS) -> Iterator[Chunk]:
-    """Group rows into chunks of one kind, in their order."""
-    kind, lines = None, []
+def chunked(staged: Iterable[rows.StagedRow], values: verify.Summed, size: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """Group rows into chunks of one kind, in their order; sum their value lines into `values`."""
+    kind, lines, decoded = None, [], []
     for row in staged:
         if row.kind != kind or len(lines) >= size:
             if lines:
+                values.add(map(verify.staged_value_line, decoded))
                 yield kind, lines
-            kind, lines = row.kind, []
+            kind, lines, decoded = row.kind, [], []
         lines.append(rows.copy_line(row))
+        decoded.append(row)
     if lines:
+        values.add(map(verify.staged_value_line, decoded))
         yield kind, lines

@@ -5,11 +5,13 @@ memory; the three arrays may come in any order.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
 import ijson
+import ijson.backends.python as ijson_python
 
 from twooter.snapshot import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 
@@ -19,10 +21,25 @@ from .base import ProgressCallback, Source
 
 _ARRAYS = {"users.item": "users", "follows.item": "follows", "messages.item": "messages"}
 _SCALARS = {"string", "number", "boolean", "null"}
+_FRACTION = re.compile(r"[T ]\d\d:\d\d:\d\d[.,](\d+)")
 
 
 def looks_like_snapshot(head: bytes) -> bool:
     return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{")
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _surrogate_escapes(path: Path) -> bool:
+    """Whether the file spells a UTF-16 surrogate as a JSON escape anywhere (read in 1 MiB pieces)."""
+    with path.open("rb") as file:
+        tail = b""
+        while piece := file.read(1 << 20):
+            if _SURROGATE_ESCAPE.search(tail + piece):
+                return True
+            tail = piece[-5:]
+    return False
 
 
 def _line_at(path: Path, offset: int) -> int:
@@ -39,6 +56,8 @@ class SnapshotSource(Source):
             try:
                 yield from self._rows(file, total, progress)
             except ijson.JSONError as error:
+                if "integer overflow" in str(error):
+                    raise self._error(file, f"a number {rows.ID_RANGE_REASON}") from None
                 raise self._error(file, f"malformed or truncated JSON: {error}") from None
             except UnicodeDecodeError as error:
                 raise self._error(file, f"wrong encoding (JSON must be UTF-8): {error.reason}") from None
@@ -49,7 +68,10 @@ class SnapshotSource(Source):
         marker = version = None
         item: dict | None = None
         item_prefix = ""
-        for prefix, event, value in ijson.parse(file, use_float=True):
+        # yajl, ijson's fast parser, turns a lone surrogate escape into '?'; the
+        # pure-Python one keeps it, so that the text check below refuses it.
+        parser = ijson_python if _surrogate_escapes(self.path) else ijson
+        for prefix, event, value in parser.parse(file, use_float=True):
             if item is not None:
                 if event == "map_key" or event in _SCALARS:
                     if event in _SCALARS and prefix.startswith(item_prefix + "."):
@@ -87,6 +109,9 @@ class SnapshotSource(Source):
             return None
         if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
             raise SourceError(self.path, f"{where}: {name} {value!r} is missing or of the wrong type")
+        reason = rows.text_problem(value) if isinstance(value, str) else rows.id_problem(value)
+        if reason:
+            raise SourceError(self.path, f"{where}: {name} {value!r} {reason}")
         return value
 
     def _user(self, item: dict, index: int) -> rows.StagedRow:
@@ -96,7 +121,7 @@ class SnapshotSource(Source):
             self._field(item, "username", where, (str,), required=False),
             self._field(item, "email", where, (str,), required=False),
             self._field(item, "pw_hash", where, (str,), required=False),
-            bool(item.get("is_admin", False)),
+            bool(self._field(item, "is_admin", where, (bool,), required=False)),  # a string is refused
         )
 
     def _follow(self, item: dict, index: int) -> rows.StagedRow:
@@ -115,7 +140,14 @@ class SnapshotSource(Source):
                 micros = rows.micros_of(datetime.fromisoformat(stamp))
             except ValueError:
                 raise SourceError(self.path, f"{where}: pub_date {stamp!r} is not an ISO 8601 time") from None
-        flagged = item.get("flagged")
+            if reason := rows.micros_problem(micros):
+                raise SourceError(self.path, f"{where}: pub_date {stamp!r} {reason}")
+            # fromisoformat keeps six digits of a longer fraction: the documented rule, counted.
+            fraction = _FRACTION.search(stamp)
+            if fraction and fraction.group(1)[6:].strip("0"):
+                counted = self.adjusted.setdefault("messages", {})
+                counted[rows.BELOW_MICROSECOND] = counted.get(rows.BELOW_MICROSECOND, 0) + 1
+        flagged = self._field(item, "flagged", where, (bool,), required=False)
         return rows.message(
             self._field(item, "id", where, (int,), required=False),
             self._field(item, "author_id", where, (int,), required=False),

@@ -6,11 +6,12 @@ writing (WAL mode) still yields one consistent picture of its data.
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .. import rows
+from .. import rows, verify
 from ..errors import SourceError
 from .base import CHUNK_ROWS, Chunk, ProgressCallback, Source
 
@@ -57,9 +58,63 @@ def open_sqlite(path: Path) -> Source:
     )
 
 
+def _text_refusals(table: str, key: str, *columns: str) -> list[tuple[str, str, str, str, str]]:
+    """What a text column of the file may hold that the target cannot store exactly.
+
+    SQLite's own functions (printf among them) end a text at a NUL, so such
+    a value must be refused before any line is formed from it.
+    """
+    refused = []
+    for column in columns:
+        refused += [
+            (table, key, column, f"instr({column}, char(0)) > 0", rows.NUL_REASON),
+            (table, key, column, f"typeof({column}) = 'blob'", "is a BLOB where text belongs"),
+        ]
+    return refused
+
+
+def _shown(value) -> str:
+    """A value for an error message: bytes as text where they decode, at most 60 characters."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="backslashreplace")
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 class _SqliteSource(Source):
-    def _checks(self, connection: sqlite3.Connection) -> None:
-        """Reject values the COPY lines cannot carry, naming the row."""
+    #: (table, key, column, SQL condition of a refused value, reason), checked before reading.
+    refusals: list[tuple[str, str, str, str, str]] = []
+
+    def check_values(self, connection: sqlite3.Connection) -> None:
+        """Refuse values the target cannot store exactly, naming the first such row;
+        count the values a documented rule changes (see rows.BELOW_MICROSECOND).
+
+        One scan per table: its conditions are asked together.
+        """
+        tables = dict.fromkeys(table for table, *_ in self.refusals)
+        for table in tables:
+            checks = [r for r in self.refusals if r[0] == table]
+            key = checks[0][1]
+            which = " ".join(f"WHEN {condition} THEN {i}" for i, (*_, condition, _) in enumerate(checks))
+            either = " OR ".join(f"({condition})" for *_, condition, _ in checks)
+            bad = connection.execute(
+                f'SELECT {key}, CASE {which} END FROM "{table}" WHERE {either} LIMIT 1').fetchone()
+            if bad is not None:
+                _, _, column, _, reason = checks[bad[1]]
+                factory, connection.text_factory = connection.text_factory, bytes
+                try:
+                    (value,) = connection.execute(
+                        f'SELECT {column} FROM "{table}" WHERE {key} = ?', (bad[0],)).fetchone()
+                finally:
+                    connection.text_factory = factory
+                raise SourceError(self.path, f"table {table}, {key} {bad[0]}: {column} {_shown(value)} {reason}")
+        self.adjusted = {}
+        for table, reason, condition in self.counted:
+            if count := connection.execute(f'SELECT count(*) FROM "{table}" WHERE {condition}').fetchone()[0]:
+                self.adjusted.setdefault("messages", {})[reason] = count
+
+    #: (table, conflict name, SQL condition): values a documented rule changes, counted.
+    counted: list[tuple[str, str, str]] = []
 
     #: Per kind, in reading order: the file's table, and the key its rows are read in order of.
     row_keys: dict[str, tuple[str, str]] = {}
@@ -79,7 +134,7 @@ class _SqliteSource(Source):
         try:
             connection.execute("BEGIN")
             if checked:
-                self._checks(connection)
+                self.check_values(connection)
             yield connection
             connection.execute("COMMIT")
         except sqlite3.DatabaseError as error:
@@ -93,7 +148,11 @@ class _SqliteSource(Source):
 
     def chunks_from(self, connection: sqlite3.Connection, progress: ProgressCallback,
                     kinds: str = rows.USER + rows.FOLLOW + rows.MESSAGE) -> Iterator[Chunk]:
-        """The rows of the given kinds, read through a connection from reading()."""
+        """The rows of the given kinds, read through a connection from reading().
+
+        Starts the sum of their value lines (self.values) afresh.
+        """
+        self.values = verify.Summed()
         # The COPY lines arrive as bytes in the file's text encoding: only
         # UTF-16 files (rare) need decoding before they go to PostgreSQL.
         encoding = connection.execute("PRAGMA encoding").fetchone()[0]
@@ -110,6 +169,27 @@ class _SqliteSource(Source):
                 done += len(batch)
                 progress(table, done, done, None)
             progress(table, done, done, None)
+            self.values.add(map(verify.staged_value_line, self.decoded_rows(connection, kind)))
+
+    def decoded_rows(self, connection: sqlite3.Connection, kind: str) -> Iterator[rows.StagedRow]:
+        """A kind's rows in reading order, from the values as SQLite holds them, converted
+        in Python (text as its bytes, never through SQLite's text functions): the side
+        of verification that the lines' SQL has no part in."""
+        encoding = connection.execute("PRAGMA encoding").fetchone()[0]
+        codec = None if encoding == "UTF-8" else encoding.lower()
+        text = (lambda raw: raw) if codec is None else (lambda raw: None if raw is None else raw.decode(codec))
+        table, key = self.row_keys[kind]
+        columns, convert = self._decoders(connection)[kind]
+        listed = ", ".join(f"CAST({column[5:]} AS BLOB)" if column.startswith("text:") else column
+                           for column in columns)
+        cursor = connection.execute(f'SELECT {listed} FROM "{table}" ORDER BY {key}')
+        while batch := cursor.fetchmany(CHUNK_ROWS):
+            for values in batch:
+                yield convert(*(text(v) if c.startswith("text:") else v for c, v in zip(columns, values)))
+
+    def _decoders(self, connection: sqlite3.Connection) -> dict:
+        """Per kind: the columns to read ('text:name' for text) and what makes a StagedRow of them."""
+        raise NotImplementedError
 
     def describe_row(self, kind: str, index: int) -> str:
         table, key = self.row_keys[kind]
@@ -121,12 +201,6 @@ class _SqliteSource(Source):
             connection.close()
         return f"table {table}, {key} {value}"
 
-    def _first_bad(self, connection, table: str, key: str, column: str, condition: str) -> None:
-        bad = connection.execute(
-            f"SELECT {key}, {column} FROM {table} WHERE NOT ({condition}) LIMIT 1").fetchone()
-        if bad is not None:
-            raise SourceError(self.path, f"table {table}, row {bad[0]}: {column} {bad[1]!r} is not valid")
-
 
 class MiniTwitSqliteSource(_SqliteSource):
     """The original MiniTwit schema: `user`, `follower` (no key), `message` with Unix seconds."""
@@ -135,9 +209,27 @@ class MiniTwitSqliteSource(_SqliteSource):
     row_keys = {rows.USER: ("user", "user_id"), rows.FOLLOW: ("follower", "rowid"),
                 rows.MESSAGE: ("message", "message_id")}
 
-    def _checks(self, connection) -> None:
-        self._first_bad(connection, "message", "message_id", "pub_date",
-                        "typeof(pub_date) IN ('integer', 'real', 'null')")
+    refusals = [
+        *_text_refusals("user", "user_id", "username", "email", "pw_hash"),
+        *_text_refusals("message", "message_id", "text"),
+        ("message", "message_id", "pub_date", "typeof(pub_date) NOT IN ('integer', 'real', 'null')",
+         "is not a Unix time"),
+        ("message", "message_id", "pub_date",
+         f"pub_date < {rows.EARLIEST_SECONDS} OR pub_date >= {rows.LATEST_SECONDS + 1}", rows.TIME_RANGE_REASON),
+    ]
+    # A REAL time is rounded to the microsecond (as the lines below do).
+    counted = [("message", rows.BELOW_MICROSECOND,
+                "typeof(pub_date) = 'real' AND pub_date * 1000000 <> round(pub_date * 1000000)")]
+
+    def _decoders(self, connection):
+        return {
+            rows.USER: (("user_id", "text:username", "text:email", "text:pw_hash"),
+                        lambda i, name, email, pw_hash: rows.user(i, name, email, pw_hash, False)),
+            rows.FOLLOW: (("who_id", "whom_id"), rows.follow),
+            rows.MESSAGE: (("message_id", "author_id", "text:text", "pub_date", "flagged"),
+                           lambda i, author, text, seconds, flagged: rows.message(
+                               i, author, text, _unix_micros(seconds), None if flagged is None else flagged != 0)),
+        }
 
     def _lines(self, connection):
         return {
@@ -156,11 +248,32 @@ class TwooterSqliteSource(_SqliteSource):
     kind = "twooter-sqlite"
     row_keys = {rows.USER: ("users", "id"), rows.FOLLOW: ("follows", "rowid"), rows.MESSAGE: ("messages", "id")}
 
-    def _checks(self, connection) -> None:
-        # SQLAlchemy stores the app's UTC times as naive ISO text: 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
-        self._first_bad(connection, "messages", "id", "pub_date",
-                        "pub_date IS NULL OR (typeof(pub_date) = 'text' AND "
-                        "pub_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-9][0-9]:[0-9][0-9]:[0-9][0-9]*')")
+    # SQLAlchemy stores the app's UTC times as naive ISO text, 'YYYY-MM-DD HH:MM:SS.ffffff':
+    # anything else (another shape, an impossible date, a zone) is refused, not guessed at.
+    refusals = [
+        *_text_refusals("users", "id", "username", "email", "pw_hash"),
+        *_text_refusals("messages", "id", "text"),
+        ("messages", "id", "pub_date",
+         "pub_date IS NOT NULL AND NOT (typeof(pub_date) = 'text' "
+         "AND datetime(substr(pub_date, 1, 19), '+0 seconds') = replace(substr(pub_date, 1, 19), 'T', ' ') "
+         "AND (length(pub_date) = 19 OR (length(pub_date) = 26 AND substr(pub_date, 20, 1) = '.' "
+         "AND substr(pub_date, 21) GLOB '[0-9][0-9][0-9][0-9][0-9][0-9]')))",
+         "is not a time as Twooter stores it ('YYYY-MM-DD HH:MM:SS.ffffff', UTC)"),
+    ]
+
+    def _decoders(self, connection):
+        admin = "is_admin" if "is_admin" in _columns(connection, "users") else "0"
+        flagged = "flagged" if "flagged" in _columns(connection, "messages") else "0"
+        return {
+            rows.USER: (("id", "text:username", "text:email", "text:pw_hash", admin),
+                        lambda i, name, email, pw_hash, is_admin: rows.user(
+                            i, name, email, pw_hash, None if is_admin is None else is_admin != 0)),
+            rows.FOLLOW: (("follower_id", "followed_id"), rows.follow),
+            rows.MESSAGE: (("id", "author_id", "text:text", "pub_date", flagged),
+                           lambda i, author, text, stamp, flag: rows.message(
+                               i, author, text, None if stamp is None else rows.micros_of(datetime.fromisoformat(stamp)),
+                               None if flag is None else flag != 0)),
+        }
 
     def _lines(self, connection):
         admin = "is_admin != 0" if "is_admin" in _columns(connection, "users") else "0"
@@ -176,3 +289,11 @@ class TwooterSqliteSource(_SqliteSource):
                 rows.MESSAGE, sid="id", ref1="author_id", text1="text",
                 micros=f"CASE WHEN pub_date IS NULL THEN NULL ELSE {micros} END", flag=flagged),
         }
+
+
+def _unix_micros(seconds: int | float | None) -> int | None:
+    """Unix seconds as microseconds; a REAL rounded half away from zero, as SQLite's round() does."""
+    if seconds is None or isinstance(seconds, int):
+        return None if seconds is None else seconds * 1_000_000
+    scaled = seconds * 1_000_000
+    return int(scaled + 0.5) if scaled >= 0 else -int(-scaled + 0.5)

@@ -256,6 +256,8 @@ class InsertReader:
         self.tokenizer = TSQL.Tokenizer()
         self.tables_seen: dict[str, int] = {}
         self.ignored: dict[str, int] = {}
+        #: Documented rules applied to messages, counted by name (see rows.BELOW_MICROSECOND).
+        self.adjusted: dict[str, int] = {}
         self._header: _Header | None = None
 
     def error(self, message: str, line: int) -> SourceError:
@@ -414,19 +416,29 @@ class InsertReader:
         return rows.follow(self._int(v[0], "FollowerId", line), self._int(v[1], "FollowedId", line))
 
     def _int(self, value, column: str, line: int) -> int | None:
-        if value is None or isinstance(value, int):
-            return value
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        raise self.error(f"[{column}] {value!r} is not an integer", line)
+            value = int(value)
+        if value is None:
+            return value
+        if not isinstance(value, int):
+            raise self.error(f"[{column}] {value!r} is not an integer", line)
+        return self._stored(value, rows.id_problem(value), column, line)
 
     def _text(self, value, column: str, line: int) -> str | None:
-        if value is None or isinstance(value, str):
-            return value
-        return str(value)
+        if isinstance(value, int):  # a bare integer where text belongs: its digits are exact
+            value = str(value)
+        if value is None or not isinstance(value, str):
+            return self._stored(value, value and "is a number where text belongs", column, line)
+        return self._stored(value, rows.text_problem(value), column, line)
+
+    def _stored(self, value, reason: str | None, column: str, line: int):
+        """The value, or the error naming the line when `reason` says why the target cannot store it."""
+        if reason:
+            raise self.error(f"[{column}] {value!r} {reason}", line)
+        return value
 
     def _time(self, value, line: int) -> int | None:
-        """datetime2 keeps 100 ns; the target keeps microseconds, so the 7th digit goes."""
+        """datetime2 keeps 100 ns; the target keeps microseconds, so the 7th digit goes (and is counted)."""
         if value is None:
             return None
         match = _TIME.match(str(value).strip())
@@ -437,9 +449,14 @@ class InsertReader:
         if zone:
             text += "+00:00" if zone == "Z" else zone
         try:
-            return rows.micros_of(datetime.fromisoformat(text))
+            micros = rows.micros_of(datetime.fromisoformat(text))
         except ValueError:
             raise self.error(f"[pub_date] {value!r} is not a date and time", line) from None
+        if reason := rows.micros_problem(micros):
+            raise self.error(f"[pub_date] {value!r} {reason}", line)
+        if (fraction or "")[6:].strip("0"):
+            self.adjusted[rows.BELOW_MICROSECOND] = self.adjusted.get(rows.BELOW_MICROSECOND, 0) + 1
+        return micros
 
 
 def _number(text: str) -> int | float:
@@ -488,6 +505,7 @@ class TsqlDumpSource(Source):
                 f"unknown schema: no C#-era tables (users, messages, follows) in the dump; found {found}",
             )
         self.ignored = dict(reader.ignored)
+        self.adjusted = {"messages": dict(reader.adjusted)} if reader.adjusted else {}
 
     @staticmethod
     def _created_table(text: str) -> set[str]:

@@ -242,7 +242,7 @@ class HAProxy(Component):
     def values(self) -> dict:
         spec = self.spec
         return {
-            "runtime_socket": str(spec.runtime_socket), "log_target": None,
+            "runtime_socket": str(spec.runtime_socket), "log_target": "stderr format raw",
             "edge_address": f"{HOST}:{spec.edge_port}", "primary_address": f"{HOST}:{spec.primary_port}",
             "replica_address": f"{HOST}:{spec.replica_port}", "stats_address": f"{HOST}:{spec.stats_port}",
             "apps": [{"name": n, "address": f"{spec.app_host}:{spec.app_port(n)}"} for n in spec.app_names()],
@@ -276,6 +276,7 @@ class AppInstance(Component):
         return {"database_url": self.spec.database_url(self.passwords["app_database"]),
                 "secret_key": self.passwords["secret_key"], "instance_name": self.name,
                 "instance_path": str(self.home / "instance"), "listen_host": self.spec.app_host,
+                "trusted_proxy": HOST,
                 "listen_port": self.spec.app_port(self.name)}
 
     def prepare(self) -> None:

@@ -39,7 +39,8 @@ class Cluster:
         self.spec = spec
         self.state = state
         self.state_file = StateFile(spec.state_file)
-        self.components = {c.name: c for c in all_components(spec, load_or_create_secrets(spec))}
+        self.passwords = load_or_create_secrets(spec)
+        self.components = {c.name: c for c in all_components(spec, self.passwords)}
 
     @classmethod
     def open(cls, folder: Path) -> "Cluster":
@@ -246,7 +247,7 @@ def status(folder: Path) -> dict:
             row["edge_state"] = servers.get(name, {}).get("status")
         rows.append(row)
     found = {"edge": cluster.spec.edge_url, "folder": str(cluster.spec.folder),
-             "database_url": cluster.spec.database_url(cluster.components["haproxy"].passwords["app_database"]),
+             "database_url": cluster.spec.database_url(cluster.passwords["app_database"]),
              "components": rows}
     edge_ha.status(cluster, found)
     return found

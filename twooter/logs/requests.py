@@ -36,6 +36,13 @@ def note_failure(reason: str, exception: BaseException | None = None) -> None:
         g.log_exception = exception
 
 
+def note_routine_failure(reason: str) -> None:
+    """Say why the current request fails, when the failure is routine (a crawler's
+    /robots.txt): its record is INFO, not an ERROR that buries real ones."""
+    g.log_reason = reason
+    g.log_routine = True
+
+
 def new_request_id() -> str:
     offered = request.headers.get(HEADER, "")
     return offered if ACCEPTABLE_ID.match(offered) else secrets.token_hex(8)
@@ -76,7 +83,8 @@ def finish_request(response: Response) -> Response:
     summary = f"{fields['method']} {fields['path']} {response.status_code}"
     if response.status_code >= 400:
         reason = _reason(response.status_code)
-        log.log(ERROR, "%s: %s", summary, reason, exc_info=g.get("log_exception"),
+        level = INFO if g.get("log_routine") else ERROR
+        log.log(level, "%s: %s", summary, reason, exc_info=g.get("log_exception"),
                 extra={"request_fields": fields})
         if request.endpoint == "auth.login" and response.status_code == 401:
             suspicious.check_failed_logins(request.form.get("username", ""))
