@@ -51,6 +51,8 @@ def free_port_block() -> int:
 class LocalCluster:
     """The `twooter cluster` command on a folder of its own, as an operator runs it."""
 
+    up_options: tuple[str, ...] = ()  # more options for `cluster up` (a subclass's)
+
     def __init__(self, instances: int = 2, postgres_nodes: int = 3):
         missing = [engine for engine in ENGINES if shutil.which(engine) is None]
         if missing:
@@ -70,11 +72,22 @@ class LocalCluster:
                                  f"{done.stdout}\n{done.stderr}")
         return done
 
+    def __enter__(self) -> "LocalCluster":
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.down()
+
     def up(self, attempts: int = 3) -> None:
         """`cluster up`; on another block of ports when one was taken by someone else meanwhile."""
         for attempt in range(attempts):
-            done = self.run("up", "--instances", str(self.instances), "--postgres-nodes", str(self.postgres_nodes),
-                            "--base-port", str(self.base_port), timeout=400, check=False)
+            done = self.run("up", *self.up_options, "--instances", str(self.instances), "--postgres-nodes",
+                            str(self.postgres_nodes), "--base-port", str(self.base_port), timeout=400, check=False)
             if done.returncode == 0:
                 return
             if "in use" not in done.stdout + done.stderr or attempt == attempts - 1:

@@ -234,7 +234,7 @@ def exchange(host: str, port: int, method: str, path: str, body: dict | None,
         status, error = None, "refused"
     except (socket.timeout, TimeoutError):
         status, error = None, "timeout"
-    except OSError:
+    except (OSError, http.client.HTTPException):  # reset, or an answer cut short
         status, error = None, "failed"
     finally:
         connection.close()

@@ -158,9 +158,9 @@ class LiveServer:
 TWOOTER_COMMAND = Path(sys.executable).with_name("twooter")
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         return probe.getsockname()[1]
 
 
@@ -192,17 +192,19 @@ class ServerProcess:
     interpreter lock, as real simulator clients do not.
     """
 
-    def __init__(self, app: Flask, threads: int = 8):
+    def __init__(self, app: Flask, threads: int = 8, host: str = "127.0.0.1"):
         self.app = app
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.port = free_port(host)
+        self.url = f"http://{host}:{self.port}"
         self._threads = threads
         self._process: subprocess.Popen | None = None
 
     def __enter__(self) -> "ServerProcess":
         uri = self.app.config["SQLALCHEMY_DATABASE_URI"]
         self._process = run_twooter(
-            Path(self.app.instance_path), "serve", "--port", str(self.port), "--threads", str(self._threads),
+            Path(self.app.instance_path), "serve", "--host", self.host, "--port", str(self.port),
+            "--threads", str(self._threads),
             database_url=uri, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         wait_until_serving(self.url + "/latest", self._process)

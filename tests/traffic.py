@@ -103,6 +103,10 @@ class Traffic:
             thread.start()
         return self
 
+    def running(self) -> bool:
+        """Whether any client still has actions to send."""
+        return any(thread.is_alive() for thread in self._threads)
+
     def run_for(self, seconds: float) -> None:
         time.sleep(seconds)
 

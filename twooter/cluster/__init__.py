@@ -7,6 +7,8 @@ processes.py starting, finding and stopping processes by id, and the state file
 patroni.py / haproxy.py  the engines' own control interfaces (REST API, runtime socket)
 operations.py up, status, kill, stop, start, switchover, restart-apps, down
 commands.py  the click group registered in twooter.cli
+netns.py     network namespaces standing in for machines: a bridge, edges, a client (--edge-ha)
+vip.py       two HAProxy edges sharing a virtual address through keepalived (--edge-ha)
 
 Nothing in the app depends on this package.
 """

@@ -33,11 +33,13 @@ def cluster() -> None:
 @click.option("--base-port", default=25000, show_default=True, type=int,
               help="First of the 100 loopback ports the cluster uses.")
 @click.option("--strict", is_flag=True, help="synchronous_mode_strict: with no synchronous standby, writes wait.")
-def up(folder: Path, instances: int, postgres_nodes: int, base_port: int, strict: bool) -> None:
+@click.option("--edge-ha", is_flag=True,
+              help="Also two HAProxy edges sharing a virtual address (keepalived), in network namespaces; needs root.")
+def up(folder: Path, instances: int, postgres_nodes: int, base_port: int, strict: bool, edge_ha: bool) -> None:
     """Start everything and wait until the edge answers; print where everything is."""
     def action():
         spec = ClusterSpec(folder.resolve(), base_port, instances, postgres_nodes, strict)
-        operations.up(spec, click.echo)
+        operations.up(spec, click.echo, edge_ha_pair=edge_ha)
         _print_status(operations.status(spec.folder))
 
     _run(action)
@@ -57,6 +59,9 @@ def status(folder: Path, as_json: bool) -> None:
 
 def _print_status(found: dict) -> None:
     click.echo(f"edge      {found['edge']}")
+    if "vip" in found:
+        click.echo(f"vip       {found['vip']} (from namespace {found['client_netns']}: "
+                   f"ip netns exec {found['client_netns']} …)")
     click.echo(f"database  {found['database_url']}")
     click.echo(f"{'name':<9} {'kind':<9} {'role':<9} {'pid':>8}  {'state':<8} url")
     for row in found["components"]:
@@ -71,7 +76,7 @@ def _print_status(found: dict) -> None:
 @FOLDER
 @click.argument("name")
 def kill(folder: Path, name: str) -> None:
-    """kill -9 NAME's whole process group (a data node: Patroni and its postmaster), as a crash would."""
+    """kill -9 NAME's whole process group (a data node: Patroni and its postmaster; an edge: its HAProxy)."""
     pids = _run(lambda: operations.kill(folder.resolve(), name))
     click.echo(f"killed {name} (pids {', '.join(map(str, pids))})")
 
@@ -80,7 +85,7 @@ def kill(folder: Path, name: str) -> None:
 @FOLDER
 @click.argument("name")
 def stop(folder: Path, name: str) -> None:
-    """Stop NAME cleanly (SIGTERM; SIGKILL after 60 s)."""
+    """Stop NAME cleanly (SIGTERM; SIGKILL after 60 s). An edge of --edge-ha is lost whole instead."""
     _run(lambda: operations.stop(folder.resolve(), name))
     click.echo(f"stopped {name}")
 

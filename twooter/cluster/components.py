@@ -245,7 +245,7 @@ class HAProxy(Component):
             "runtime_socket": str(spec.runtime_socket), "log_target": "stderr format raw",
             "edge_address": f"{HOST}:{spec.edge_port}", "primary_address": f"{HOST}:{spec.primary_port}",
             "replica_address": f"{HOST}:{spec.replica_port}", "stats_address": f"{HOST}:{spec.stats_port}",
-            "apps": [{"name": n, "address": f"{HOST}:{spec.app_port(n)}"} for n in spec.app_names()],
+            "apps": [{"name": n, "address": f"{spec.app_host}:{spec.app_port(n)}"} for n in spec.app_names()],
             "postgres_nodes": [{"name": n, "postgres_address": f"{HOST}:{spec.postgres_port(n)}",
                                 "restapi_port": spec.restapi_port(n)} for n in spec.postgres_names()],
         }
@@ -275,7 +275,8 @@ class AppInstance(Component):
     def values(self) -> dict:
         return {"database_url": self.spec.database_url(self.passwords["app_database"]),
                 "secret_key": self.passwords["secret_key"], "instance_name": self.name,
-                "instance_path": str(self.home / "instance"), "listen_host": HOST, "trusted_proxy": HOST,
+                "instance_path": str(self.home / "instance"), "listen_host": self.spec.app_host,
+                "trusted_proxy": HOST,
                 "listen_port": self.spec.app_port(self.name)}
 
     def prepare(self) -> None:
@@ -298,7 +299,7 @@ class AppInstance(Component):
         return http_ok(f"{self.url()}/health")
 
     def url(self) -> str:
-        return f"http://{HOST}:{self.spec.app_port(self.name)}"
+        return f"http://{self.spec.app_host}:{self.spec.app_port(self.name)}"
 
 
 def all_components(spec: ClusterSpec, passwords: dict[str, str]) -> list[Component]:

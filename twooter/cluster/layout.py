@@ -30,6 +30,10 @@ class ClusterSpec:
     instances: int = 2
     postgres_nodes: int = 3
     strict: bool = False
+    # --edge-ha: the edge network's slot (netns.py), and the address the app
+    # instances listen on so that edges in other namespaces reach them.
+    edge_slot: int | None = None
+    app_host: str = HOST
 
     def __post_init__(self) -> None:
         if not 1 <= self.instances <= MAX_APP_INSTANCES:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import haproxy, patroni
+from . import edge_ha, haproxy, patroni
 from .components import (
     AppInstance,
     Component,
@@ -128,10 +128,12 @@ def exclusive(folder: Path) -> Iterator[None]:
         yield
 
 
-def up(spec: ClusterSpec, echo: Echo) -> Cluster:
+def up(spec: ClusterSpec, echo: Echo, edge_ha_pair: bool = False) -> Cluster:
     """Start etcd, Patroni nodes, HAProxy and the app instances; return when the edge answers.
 
-    On any failure everything started so far is stopped again before the error is raised.
+    `edge_ha_pair`: also two edges sharing a virtual address, in network
+    namespaces (edge_ha.py). On any failure everything started so far is
+    stopped again before the error is raised.
     """
     folder = spec.folder
     with exclusive(folder):
@@ -146,6 +148,9 @@ def up(spec: ClusterSpec, echo: Echo) -> Cluster:
         busy = [port for port in _ports(spec) if not port_is_free(port)]
         if busy:
             raise ClusterError(f"ports in use on 127.0.0.1: {', '.join(map(str, busy))}; choose another --base-port")
+        if edge_ha_pair:
+            spec = edge_ha.with_network(spec)
+            cluster = Cluster(spec, {"spec": spec.to_json(), "components": {}})
         state_file.write(cluster.state)
         try:
             _start_all(cluster, echo)
@@ -192,6 +197,10 @@ def _start_all(cluster: Cluster, echo: Echo) -> None:
     if not wait_for(lambda: http_ok(cluster.spec.edge_url + "/health"), 30):
         raise ClusterError(f"the edge {cluster.spec.edge_url} does not answer /health")
     echo(f"apps: {len(apps)} instances behind {cluster.spec.edge_url}")
+    if cluster.spec.edge_slot is not None:
+        edges = edge_ha.up(cluster, [{"name": app.name, "address": app.url().removeprefix("http://")}
+                                     for app in apps])
+        echo(f"edges: {', '.join(edges.names)} share {edges.url} (clients in namespace {edges.network.client})")
 
 
 def _wait_in_rotation(cluster: Cluster, names: list[str], seconds: float = 30) -> None:
@@ -237,9 +246,11 @@ def status(folder: Path) -> dict:
             row["role"] = "instance"
             row["edge_state"] = servers.get(name, {}).get("status")
         rows.append(row)
-    return {"edge": cluster.spec.edge_url, "folder": str(cluster.spec.folder),
-            "database_url": cluster.spec.database_url(cluster.passwords["app_database"]),
-            "components": rows}
+    found = {"edge": cluster.spec.edge_url, "folder": str(cluster.spec.folder),
+             "database_url": cluster.spec.database_url(cluster.passwords["app_database"]),
+             "components": rows}
+    edge_ha.status(cluster, found)
+    return found
 
 
 def kill(folder: Path, name: str) -> list[int]:
@@ -248,7 +259,10 @@ def kill(folder: Path, name: str) -> list[int]:
     Returns the process ids that were killed. ClusterError when it is not running.
     """
     with exclusive(Path(folder)):
-        component, tracked = Cluster.open(folder).running_component(name)
+        cluster = Cluster.open(folder)
+        if edge_ha.is_edge(cluster, name):
+            return edge_ha.kill(cluster, name)
+        component, tracked = cluster.running_component(name)
         victims = [tracked, *component.also_kill()]
         for victim in victims:
             kill_group(victim)
@@ -258,9 +272,15 @@ def kill(folder: Path, name: str) -> list[int]:
 
 
 def stop(folder: Path, name: str) -> None:
-    """Stop one component as its service manager would (SIGTERM, then SIGKILL after a while)."""
+    """Stop one component as its service manager would (SIGTERM, then SIGKILL after a while).
+
+    An edge of --edge-ha is lost whole instead (edge_ha.stop): a machine does not stop politely.
+    """
     with exclusive(Path(folder)):
         cluster = Cluster.open(folder)
+        if edge_ha.is_edge(cluster, name):
+            edge_ha.stop(cluster, name)
+            return
         component, _tracked = cluster.running_component(name)
         _stop(cluster, [component])
 
@@ -277,6 +297,9 @@ def start(folder: Path, name: str) -> None:
     """Start a stopped or killed component again with its configuration; return when it is ready."""
     with exclusive(Path(folder)):
         cluster = Cluster.open(folder)
+        if edge_ha.is_edge(cluster, name):
+            edge_ha.start(cluster, name)
+            return
         component = cluster.component(name)
         if cluster.running(name):
             raise ClusterError(f"{name} is already running (pid {cluster.tracked(name).pid})")
@@ -314,23 +337,33 @@ def switchover(folder: Path, candidate: str | None = None, seconds: float = 60) 
 
 
 def restart_apps(folder: Path, echo: Echo) -> None:
-    """A rolling restart: each instance drained at HAProxy, restarted, and put back, one at a time."""
+    """A rolling restart: each instance drained at HAProxy, restarted, and put back, one at a time.
+
+    With --edge-ha it is drained at every running edge too.
+    """
     with exclusive(Path(folder)):
         cluster = Cluster.open(folder)
         socket_path = cluster.spec.runtime_socket
+        edge_sockets = edge_ha.runtime_sockets(cluster)
         for app in cluster.of_kind(AppInstance):
-            haproxy.set_state(socket_path, EDGE_BACKEND, app.name, "drain")
+            for path in [socket_path, *edge_sockets]:
+                haproxy.set_state(path, EDGE_BACKEND, app.name, "drain")
 
             def idle() -> bool:
-                return cluster.edge_servers()[app.name]["scur"] == "0"
+                return (cluster.edge_servers()[app.name]["scur"] == "0"
+                        and all(haproxy.servers(path)[(EDGE_BACKEND, app.name)]["scur"] == "0"
+                                for path in edge_sockets))
 
             if not wait_for(idle, DRAIN_SECONDS, every=0.05):
                 echo(f"{app.name}: requests still in hand after {DRAIN_SECONDS} s; restarting anyway")
             if cluster.running(app.name):
                 _stop(cluster, [app])
             cluster.start(app)
-            haproxy.set_state(socket_path, EDGE_BACKEND, app.name, "ready")
+            for path in [socket_path, *edge_sockets]:
+                haproxy.set_state(path, EDGE_BACKEND, app.name, "ready")
             _wait_in_rotation(cluster, [app.name])
+            # Each edge checks on its own: the next instance drains only once every edge has this one back.
+            edge_ha.wait_in_rotation(edge_sockets, EDGE_BACKEND, app.name)
             echo(f"{app.name}: restarted, pid {cluster.tracked(app.name).pid}")
 
 
@@ -350,6 +383,7 @@ def down(folder: Path) -> list[str]:
 def _stop_all(cluster: Cluster) -> None:
     # Traffic first, then data, then consensus; data nodes together, so that
     # none of them takes over from another that is stopping.
+    edge_ha.down(cluster.spec)
     _stop(cluster, cluster.of_kind(AppInstance) + cluster.of_kind(HAProxy))
     _stop(cluster, cluster.of_kind(PostgresNode))
     _stop(cluster, cluster.of_kind(EtcdMember))
