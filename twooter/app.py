@@ -8,6 +8,7 @@ from flask import Flask
 
 from . import auth, crossorigin, errors, favicon, framing, headers, health, logwriter, metrics, simapi, timelines
 from .data import engine as database
+from .data import replica
 from .logviewer import routes as log_viewer
 from .config import (
     instance_path,
@@ -41,6 +42,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS", database.engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )
+    replica_url = app.config.get("DATABASE_REPLICA_URL")
+    app.config.setdefault("SQLALCHEMY_BINDS", replica.binds(replica_url, database.engine_options(replica_url or "")))
 
     logwriter.init_app(app)
     db.init_app(app)
@@ -48,6 +51,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     database.init_app(app)
     metrics.init_app(app)
     framing.init_app(app)
+    replica.init_app(app)
     crossorigin.init_app(app)
     headers.init_app(app)
     favicon.init_app(app)

@@ -21,6 +21,8 @@
 | TWOOTER_METRICS          | on; off removes /metrics and its counting  |
 | TWOOTER_METRICS_ALLOW    | 127.0.0.0/8 ::1/128: who may read /metrics |
 | TWOOTER_METRICS_TOKEN    | empty; a bearer token that may read it too |
+| DATABASE_REPLICA_URL     | none; lag-tolerant reads come from it      |
+| TWOOTER_READ_YOUR_WRITES_SECONDS | 5 (a writer reads the primary so long) |
 """
 from __future__ import annotations
 
@@ -93,6 +95,9 @@ def settings_from_environment(folder: Path) -> dict:
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        # Reads that tolerate a moment's lag come from here (data/replica.py).
+        "DATABASE_REPLICA_URL": normalise_database_url(os.environ.get("DATABASE_REPLICA_URL") or "") or None,
+        "READ_YOUR_WRITES_SECONDS": float(os.environ.get("TWOOTER_READ_YOUR_WRITES_SECONDS", "5")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env_flag("SESSION_COOKIE_SECURE"),

@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 
 from . import accounts, inputs, metrics, simulator
 from .crossorigin import changes_state
+from .data.replica import lag_tolerant
 from .routing import no_such_user
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ def _message_records(rows) -> list[dict]:
 
 @bp.get("/msgs")
 @simulator_endpoint(needs_credentials=True)
+@lag_tolerant
 def public_messages(latest: int | None) -> Response:
     limit = _list_length()
     return jsonify(_message_records(_done(simulator.messages(latest, limit))))
@@ -183,6 +185,7 @@ def public_messages(latest: int | None) -> Response:
 
 @bp.route("/msgs/<username>", methods=["GET", "POST"])
 @simulator_endpoint(needs_credentials=True)
+@lag_tolerant
 def user_messages(latest: int | None, username: str) -> Response | tuple[str, int]:
     if request.method == "GET":
         rows = _done(simulator.messages(latest, _list_length(), username))
@@ -204,6 +207,7 @@ def user_messages(latest: int | None, username: str) -> Response | tuple[str, in
 
 @bp.route("/fllws/<username>", methods=["GET", "POST"])
 @simulator_endpoint(needs_credentials=True)
+@lag_tolerant
 def follows(latest: int | None, username: str) -> Response | tuple[str, int]:
     if request.method == "GET":
         names = _done(simulator.followed(latest, username, _list_length()))

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from . import follows, inputs, metrics, twoots
 from .crossorigin import changes_state
+from .data.replica import lag_tolerant
 from .data.tables import User
 from .routing import user_or_404, wants_partial
 
@@ -64,12 +65,14 @@ def my_timeline() -> Response | str:
 
 
 @bp.route("/public")
+@lag_tolerant
 def public_timeline() -> str:
     page = twoots.public_page(_cursor_from_request(), _page_size())
     return _render_timeline(page, "public")
 
 
 @bp.route("/<username>")
+@lag_tolerant
 def user_timeline(username: str) -> str:
     profile_user = user_or_404(username)
     followed = g.user is not None and follows.is_following(g.user, profile_user)

@@ -273,7 +273,9 @@ class AppInstance(Component):
     kind = "app"
 
     def values(self) -> dict:
-        return {"database_url": self.spec.database_url(self.passwords["app_database"]),
+        password = self.passwords["app_database"]
+        return {"database_url": self.spec.database_url(password),
+                "replica_database_url": self.spec.database_url(password, self.spec.replica_port),
                 "secret_key": self.passwords["secret_key"], "instance_name": self.name,
                 "instance_path": str(self.home / "instance"), "listen_host": self.spec.app_host,
                 "trusted_proxy": HOST,
