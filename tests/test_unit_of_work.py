@@ -246,3 +246,28 @@ def test_a_login_checking_its_password_does_not_hold_up_a_post_on_sqlite(tmp_pat
     assert posted.status_code == 200 and "Your message was recorded" in posted.text
     assert still_checking
     assert login["response"].status_code == 200 and "You were logged in" in login["response"].text
+
+
+def test_a_connection_lost_after_the_reads_still_gives_the_answer(postgres, tmp_path):
+    """A node crashes under a page's open read transaction once the page is made: still a 200."""
+    app = build_app("postgresql", tmp_path / "instance", postgres, DATABASE_RETRY_SECONDS=RETRY_SECONDS)
+    backends: list[int] = []
+
+    def remember(connection, _cursor, _statement, _parameters, _context, _many):
+        backends.append(connection.connection.dbapi_connection.info.backend_pid)
+
+    def terminate_after_the_work(response):
+        if backends:
+            _scalar(postgres.url, "SELECT pg_terminate_backend(:pid, 10000)", pid=backends[-1])
+        return response
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", remember)
+    app.after_request(terminate_after_the_work)
+    with LiveServer(app) as live:
+        first = requests.get(live.url + "/public", timeout=30)
+        second = requests.get(live.url + "/public", timeout=30)
+
+    assert first.status_code == 200 and "Public Timeline" in first.text
+    assert second.status_code == 200
+    assert len(set(backends)) >= 2  # the dead connection was not handed out again as if alive

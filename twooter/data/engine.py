@@ -13,6 +13,7 @@ import threading
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
 from ..schema import MIGRATION_LOCK_ID
@@ -93,6 +94,24 @@ def init_app(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
+    # Registered after Flask-SQLAlchemy's own teardown, so it runs before it.
+    app.teardown_appcontext(_end_session)
+
+
+def _end_session(_error: BaseException | None) -> None:
+    """End the request's session even when its connection has died meanwhile.
+
+    The request's work is done and its answer made; a connection lost since
+    (a database node crashed under a read's open transaction) must not turn
+    that answer into a 500 when the session's last ROLLBACK cannot be sent.
+    The session's connections are invalidated instead, so the pool never
+    hands them out again.
+    """
+    try:
+        db.session.remove()
+    except DBAPIError:
+        db.session().invalidate()
+        db.session.remove()
 
 
 def upgrade_to_latest(app: Flask) -> None:
