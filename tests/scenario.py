@@ -130,7 +130,8 @@ class _StreamBuilder:
 
     def follow(self) -> None:
         follower, followed = self.rng.choice(self.registered), self.rng.choice(self.registered)
-        self.expected.follows.add((follower, followed))
+        if follower != followed:  # following yourself answers 204 and changes nothing
+            self.expected.follows.add((follower, followed))
         self.actions.append(("follow", follower, {"follow": followed}, 204))
 
     def unfollow(self) -> None:
