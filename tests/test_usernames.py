@@ -123,8 +123,9 @@ def test_minitwit_texts_are_unchanged(client):
     assert "Invalid password" in client.login("KNOWN", "wrong").text
 
 
-# /health is reserved because it is the load balancer's route (twooter/health.py), which answers 200.
-@pytest.mark.parametrize("path", ["/robots.txt", "/admin", "/api", "/ADMIN", "/metrics", "/Health"])
+# /health and /metrics are reserved because they are routes of their own (twooter/health.py,
+# twooter/metrics.py) that answer 200; their other spellings are the same reserved names.
+@pytest.mark.parametrize("path", ["/robots.txt", "/admin", "/api", "/ADMIN", "/Metrics", "/Health"])
 def test_a_reserved_name_is_a_plain_404_that_logs_no_error(app, client, path):
     response = client.get(path)
     assert response.status_code == 404
