@@ -49,6 +49,14 @@ def edges(site):
     return site
 
 
+def assert_served_again_after_the_fault(outcome) -> None:
+    """Tweets sent after the fault were acknowledged through the address: service came back.
+
+    How soon is the benchmark's question (bench.edge), not a test's.
+    """
+    assert any(r.kind == "tweet" and r.ok and r.started >= outcome.fault_at for r in outcome.traffic)
+
+
 def assert_every_acknowledged_twoot_stored_once(outcome) -> None:
     assert outcome.acknowledged, "the load got no twoot acknowledged"
     assert not outcome.lost, f"acknowledged but not stored: {sorted(outcome.lost)[:5]}"
@@ -60,7 +68,7 @@ def test_killing_the_active_haproxy_moves_the_address(edges):
     print(f"{run.fault} of {run.before}: {run.outcome.summary()}")
     assert run.after != run.before
     assert edges.pair.vrrp_state(run.before) == "FAULT"  # its keepalived saw HAProxy die and gave the address up
-    assert run.outcome.seconds_without_service is not None
+    assert_served_again_after_the_fault(run.outcome)
     assert_every_acknowledged_twoot_stored_once(run.outcome)
 
 
@@ -70,7 +78,7 @@ def test_losing_the_active_edge_machine_moves_the_address(edges):
     assert run.after != run.before
     assert edges.pair.haproxy_pid(run.before) is None and edges.pair.keepalived_pid(run.before) is None
     assert netns.pids_in(edges.pair.namespace(run.before)) == []
-    assert run.outcome.seconds_without_service is not None
+    assert_served_again_after_the_fault(run.outcome)
     assert_every_acknowledged_twoot_stored_once(run.outcome)
 
 
