@@ -10,6 +10,9 @@ The "floor" servers are references, not contenders: the same writes done by
 a bare Flask app with one transaction each on SQLite or PostgreSQL (no ORM,
 no logging, no checks), i.e. the least the fixed stack costs here.
 Each server first gets a few warm-up requests that are not measured.
+After the scenario every server answers 1,000 requests that do no data work
+(the app's GET /health, the floor's GET /latest), in turns as well: what
+each request pipeline costs before any database is touched.
 Prints, per action type, the median and p99 latency, and the targets:
 tweet/follow/unfollow median at most 1.5x the floor's on the same database
 and p99 under 10 ms, a registration under 60 ms, and no answer slower than
@@ -42,6 +45,11 @@ from tests.scenario import SIMULATOR_BUDGET, Action, Outcome, error_counts, gene
 KINDS = ("register", "register taken", "tweet", "follow", "unfollow")
 SERVER_THREADS = 8
 BLOCK = 100
+# After the scenario, each target answers this many requests that do no
+# data work, in turns of PROBE_BLOCK: what its request pipeline costs alone.
+PROBES = 1000
+PROBE_BLOCK = 50
+PIPELINE = "no data work"
 
 
 def null_app(environ, start_response):
@@ -186,6 +194,19 @@ class Target:
     env: dict[str, str]
     port: int
     check_status: bool
+    # A request that touches no database: the app's GET /health, the floor's GET /latest.
+    pipeline_path: str = "/health"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A request of no data work, in the shape of a scenario action for `replay`."""
+
+    path: str
+    kind: str = PIPELINE
+    method: str = "GET"
+    body: None = None
+    expected_status: int = 200
 
 
 def replay_in_turns(targets: list[Target], actions, workdir: Path) -> dict[str, list[Outcome]]:
@@ -212,8 +233,13 @@ def replay_in_turns(targets: list[Target], actions, workdir: Path) -> dict[str, 
                 target = targets[(turn + offset) % len(targets)]
                 outcomes[target.label] += replay("127.0.0.1", target.port, block, check_status=target.check_status)
         elapsed = time.perf_counter() - started
-    print(f"  {len(actions)} actions on each of {len(targets)} targets, in turns of {BLOCK}: {elapsed:.1f} s",
-          flush=True)
+        for turn in range(PROBES // PROBE_BLOCK):
+            for offset in range(len(targets)):
+                target = targets[(turn + offset) % len(targets)]
+                probes = [Probe(target.pipeline_path)] * PROBE_BLOCK
+                outcomes[target.label] += replay("127.0.0.1", target.port, probes, check_status=target.check_status)
+    print(f"  {len(actions)} actions on each of {len(targets)} targets, in turns of {BLOCK}: {elapsed:.1f} s; "
+          f"then {PROBES} requests of no data work each", flush=True)
     for target in targets:
         errors = dict(error_counts(outcomes[target.label]))
         slow = slower_than(outcomes[target.label])
@@ -235,11 +261,11 @@ def kind_of(outcome: Outcome) -> str:
 
 def summarise(outcomes: list[Outcome]) -> dict[str, tuple[int, float, float]]:
     table = {}
-    for kind in KINDS:
+    for kind in (*KINDS, PIPELINE):
         seconds = [o.seconds for o in outcomes if kind_of(o) == kind]
         if seconds:
             table[kind] = (len(seconds), statistics.median(seconds) * 1000, percentile(seconds, 0.99) * 1000)
-    everything = [o.seconds for o in outcomes]
+    everything = [o.seconds for o in outcomes if o.action.kind != PIPELINE]
     table["all"] = (len(everything), statistics.median(everything) * 1000, percentile(everything, 0.99) * 1000)
     return table
 
@@ -252,7 +278,9 @@ def print_latency_table(results: dict[str, list[Outcome]]) -> dict[str, dict[str
     print()
     print("| action | count | " + " | ".join(f"{label} median / p99 (ms)" for label in labels) + " |")
     print("|---|---:|" + "---:|" * len(labels))
-    for kind in (*KINDS, "all"):
+    for kind in (*KINDS, "all", PIPELINE):
+        if kind not in tables[labels[0]]:
+            continue
         count = tables[labels[0]][kind][0]
         cells = " | ".join(f"{tables[label][kind][1]:.2f} / {tables[label][kind][2]:.2f}" for label in labels)
         print(f"| {kind} | {count} | {cells} |")
@@ -304,15 +332,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.metrics_cost:
             return metrics_cost(args, argv, actions, workdir, app_database, floor_database)
         targets = [
-            Target("null app", [*bench_server, "--serve-null", str(ports[0])], {}, ports[0], False),
+            Target("null app", [*bench_server, "--serve-null", str(ports[0])], {}, ports[0], False, "/latest"),
             Target("floor sqlite", [*bench_server, "--serve-floor", str(ports[1]), str(workdir / "floor.sqlite")],
-                   {}, ports[1], False),
+                   {}, ports[1], False, "/latest"),
             Target("app sqlite", app_command(ports[2]), {
                 "DATABASE_URL": f"sqlite:///{workdir / 'sqlite' / 'twooter.sqlite'}",
                 "TWOOTER_INSTANCE_PATH": str(workdir / "sqlite"),
             }, ports[2], True),
             Target("floor postgresql", [*bench_server, "--serve-floor", str(ports[3]), _libpq_url(floor_database)],
-                   {}, ports[3], False),
+                   {}, ports[3], False, "/latest"),
             Target("app postgresql", app_command(ports[4]), {
                 "DATABASE_URL": app_database, "TWOOTER_INSTANCE_PATH": str(workdir / "postgresql"),
             }, ports[4], True),
@@ -362,6 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         floor = ", ".join(f"{kind} {tables[label][kind][1] / null_table[kind][1]:.2f} x"
                           for kind in ("tweet", "follow", "unfollow"))
         print(f"  (reference, no target) {label} median: {floor} null app")
+    for database in ("sqlite", "postgresql"):
+        app, floor = tables[f"app {database}"][PIPELINE][1], tables[f"floor {database}"][PIPELINE][1]
+        tweet = tables[f"floor {database}"]["tweet"][1]
+        print(f"  (reference, no target) app {database} {PIPELINE} (GET /health): {app:.2f} ms, "
+              f"{app / floor:.2f} x the floor's GET /latest, {app / tweet:.2f} x the floor's tweet")
     for database in ("sqlite", "postgresql") if args.baseline else ():
         app, baseline, floor = (tables[f"{who} {database}"] for who in ("app", "baseline", "floor"))
         compared = ", ".join(
@@ -387,7 +420,7 @@ def metrics_cost(args, argv, actions, workdir: Path, first_database: str, second
                       port, True)
 
     targets = [
-        Target("null app", [*bench_server, "--serve-null", str(ports[0])], {}, ports[0], False),
+        Target("null app", [*bench_server, "--serve-null", str(ports[0])], {}, ports[0], False, "/latest"),
         app_on("sqlite metrics", ports[1], f"sqlite:///{workdir / 'on' / 'twooter.sqlite'}", "on", {}),
         app_on("sqlite no metrics", ports[2], f"sqlite:///{workdir / 'off' / 'twooter.sqlite'}", "off", off),
         app_on("postgresql metrics", ports[3], first_database, "pg-on", {}),
