@@ -42,6 +42,15 @@ def write_config(directory: Path, targets: Mapping[str, Sequence[str]], scrape_i
     return config
 
 
+def command(directory: Path, listen: str, binary: str = "prometheus") -> list[str]:
+    """The command line of Prometheus on the configuration in `directory`, data in directory/data.
+
+    `listen` is host:port for its web API.
+    """
+    return [binary, f"--config.file={directory / 'prometheus.yml'}",
+            f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address={listen}"]
+
+
 def start(directory: Path, listen: str, binary: str = "prometheus") -> subprocess.Popen:
     """Start Prometheus on the configuration in `directory` (write_config), data in directory/data.
 
@@ -50,11 +59,8 @@ def start(directory: Path, listen: str, binary: str = "prometheus") -> subproces
     """
     log = open(directory / "prometheus.log", "ab")
     try:
-        return subprocess.Popen(
-            [binary, f"--config.file={directory / 'prometheus.yml'}",
-             f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address={listen}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+        return subprocess.Popen(command(directory, listen, binary), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         log.close()
 
