@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import requests
-
 from . import DEPLOY as DEPLOY_ROOT, fill, stop  # noqa: F401  (stop: for callers)
 
 DEPLOY = DEPLOY_ROOT / "prometheus"
@@ -67,6 +65,8 @@ def start(directory: Path, listen: str, binary: str = "prometheus") -> subproces
 
 def wait_until_ready(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
     """Wait for Prometheus at `url` to answer /-/ready; RuntimeError if it exits or takes longer."""
+    import requests  # a test extra: `twooter cluster` writes configuration and starts processes without it
+
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -82,6 +82,8 @@ def wait_until_ready(url: str, process: subprocess.Popen, seconds: float = 120) 
 
 def query(url: str, expression: str, timeout: float = 30) -> list[dict]:
     """The instant vector (or scalar, as one element) an expression gives now; RuntimeError on a query error."""
+    import requests
+
     answer = requests.get(url + "/api/v1/query", params={"query": expression}, timeout=timeout).json()
     if answer.get("status") != "success":
         raise RuntimeError(f"{expression}: {answer.get('error')}")
