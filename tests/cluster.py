@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import socket
@@ -19,8 +20,9 @@ import requests
 
 from tests.scenario import SIMULATOR_AUTHORIZATION
 from tests.servers import TWOOTER_COMMAND, unavailable
+from tests.twooter_client import TwooterClient
 
-ENGINES = ("etcd", "patroni", "haproxy")
+ENGINES = ("etcd", "patroni", "haproxy", "prometheus", "prometheus-postgres-exporter", "rsyslogd")
 PORT_SPAN = 100
 
 
@@ -169,6 +171,25 @@ class LocalCluster:
                 and Counter(c["role"] for c in postgres) == Counter({"leader": 1, "replica": len(postgres) - 1})
                 and all(c["state"] in ("running", "streaming") for c in postgres)
                 and all(c["edge_state"] == "UP" for c in apps))
+
+    def prometheus_targets(self) -> dict[str, str]:
+        """Every target the cluster's Prometheus scrapes: {scrape URL: "up" | "down" | "unknown"}."""
+        answer = requests.get(self.status()["prometheus"] + "/api/v1/targets", timeout=30).json()
+        return {target["scrapeUrl"]: target["health"] for target in answer["data"]["activeTargets"]}
+
+    def admin(self, name: str, scratch: Path) -> TwooterClient:
+        """A person signed in at the edge with the admin flag, granted as an operator does (`twooter make-admin`).
+
+        `scratch` is a folder for the command's own instance folder and log.
+        """
+        client = TwooterClient(self.edge_url)
+        client.register_and_login(name, "operator-pass")
+        environment = {**os.environ, "DATABASE_URL": self.status()["database_url"],
+                       "TWOOTER_INSTANCE_PATH": str(scratch / "instance"), "TWOOTER_LOG_DIR": str(scratch / "logs")}
+        done = subprocess.run([str(TWOOTER_COMMAND), "make-admin", name], env=environment, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return client
 
     @property
     def edge(self) -> tuple[str, int]:

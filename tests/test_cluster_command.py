@@ -69,7 +69,7 @@ def test_unknown_names_bad_counts_and_dead_components_are_refused_with_a_reason(
         if sleeper.poll() is None:
             sleeper.kill()
         sleeper.wait(timeout=10)
-    for option, value, message in (("--instances", "0", "--instances must be 1 to 50"),
+    for option, value, message in (("--instances", "0", "--instances must be 1 to 40"),
                                    ("--postgres-nodes", "1", "--postgres-nodes must be 2 to 10"),
                                    ("--base-port", "80", "--base-port must be 1024")):
         refused = cluster_command("up", "--dir", str(tmp_path / "new"), option, value)

@@ -40,7 +40,11 @@ def test_status_names_every_component_with_kind_role_pid_and_url(cluster):
     assert status["edge"] == cluster.edge_url
     components = {c["name"]: c for c in status["components"]}
     kinds = sorted(c["kind"] for c in components.values())
-    assert kinds == ["app", "app", "etcd", "etcd", "etcd", "haproxy", "postgres", "postgres", "postgres"]
+    assert kinds == ["app", "app", "etcd", "etcd", "etcd", "haproxy", "log-collector", "log-forwarder",
+                     "log-forwarder", "postgres", "postgres", "postgres", "postgres-exporter", "postgres-exporter",
+                     "postgres-exporter", "prometheus"]
+    assert status["prometheus"] == components["prometheus"]["url"]
+    assert status["logs"] == components["log-collector"]["folder"]
     roles = sorted(c["role"] for c in components.values() if c["kind"] == "postgres")
     assert roles == ["leader", "replica", "replica"]
     for component in components.values():
@@ -51,6 +55,7 @@ def test_status_names_every_component_with_kind_role_pid_and_url(cluster):
     text = cluster.run("status").stdout
     for name in components:
         assert name in text
+    assert status["prometheus"] in text and status["logs"] in text
 
 
 def test_the_edge_refuses_ambiguous_framing_and_passes_plain_chunked(cluster):

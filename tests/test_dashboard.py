@@ -1,22 +1,20 @@
-"""The Grafana dashboard's queries against a real Prometheus (Debian's) that scrapes two real app
-instances: every panel that concerns the app returns data once there has been traffic."""
+"""The Grafana dashboard's queries against the local cluster's Prometheus (Debian's), which scrapes every
+app instance, HAProxy, every Patroni node and a PostgreSQL exporter per node: every panel returns data
+once there has been traffic."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.servers import LiveServer, build_app, free_port, unavailable
+from tests.scenario import SIMULATOR_AUTHORIZATION
 from tests.twooter_client import TwooterClient
 from twooter.monitoring import prometheus
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "deploy" / "grafana" / "twooter.json"
-# Queries on Patroni's metrics need the multi-machine cluster; they are checked there.
-CLUSTER_ONLY = ("patroni_", "haproxy_", "pg_")
 RATE_WINDOW = "30s"
 
 
@@ -38,50 +36,26 @@ def test_the_dashboard_has_the_panels_an_operator_looks_at_first():
     assert "type: file" in provisioning
 
 
-@pytest.fixture
-def two_instances(postgres, tmp_path):
-    logs = tmp_path / "logs"
-    apps = [build_app("postgresql", tmp_path / name, postgres, LOG_DIR=logs, LOG_INSTANCE_NAME=name)
-            for name in ("web1", "web2")]
-    with LiveServer(apps[0]) as first, LiveServer(apps[1]) as second:
-        yield apps, [first, second]
-
-
-@pytest.fixture
-def prometheus_scraping(two_instances, tmp_path):
-    if not shutil.which("prometheus"):
-        unavailable("prometheus is not installed (Debian's prometheus package); tests/run installs it")
-    _, servers = two_instances
-    directory = tmp_path / "prometheus"
-    prometheus.write_config(directory, {"twooter": [f"127.0.0.1:{server.port}" for server in servers]},
-                            scrape_interval="1s")
-    port = free_port()
-    process = prometheus.start(directory, f"127.0.0.1:{port}")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        prometheus.wait_until_ready(url, process)
-        yield url
-    finally:
-        prometheus.stop(process)
-    assert process.poll() is not None
-
-
-def drive_traffic(app, server) -> int:
-    """Some of everything the dashboard shows; returns the twoots posted."""
-    simulator = {"Authorization": app.config["SIMULATOR_AUTHORIZATION"]}
-    web = TwooterClient(server.url)
-    web.register_and_login(f"person-{server.port}", "pw")
+def drive_traffic(edge_url: str, tag: str) -> int:
+    """Some of everything the dashboard shows, through the edge; returns the twoots posted."""
+    simulator = {"Authorization": SIMULATOR_AUTHORIZATION}
+    web = TwooterClient(edge_url)
+    person = f"person-{tag}"
+    web.register_and_login(person, "pw")
     web.add_message("from the web")
     web.get("/public")
-    web.get("/no-such-person")
-    web.login("nobody-at-all", "wrong")
-    api = TwooterClient(server.url)
-    name = f"sim-{server.port}"
+    for number in range(4):  # round robin: each instance answers some
+        web.get(f"/no-such-person-{number}")
+    TwooterClient(edge_url).login(f"nobody-{tag}", "wrong")
+    api = TwooterClient(edge_url)
+    name = f"sim-{tag}"
     api.post("/register", json={"username": name, "email": "s@example.org", "pwd": "p"})
     api.post("/register", json={"username": name, "email": "s@example.org", "pwd": "p"})  # taken: refused
     for number in range(3):
         api.post(f"/msgs/{name}", json={"content": f"twoot {number}"}, headers=simulator)
-    api.post(f"/fllws/{name}", json={"follow": f"person-{server.port}"}, headers=simulator)
+    api.post(f"/fllws/{name}", json={"follow": person}, headers=simulator)
+    api.post(f"/fllws/{name}", json={"unfollow": person}, headers=simulator)
+    api.get(f"/msgs/{name}", headers=simulator)
     api.post("/msgs/ghost", json={"content": "lost"}, headers=simulator)
     return 4
 
@@ -95,28 +69,32 @@ def eventually(url: str, expression: str, seconds: float = 120) -> list[dict]:
         time.sleep(0.5)
 
 
-def test_every_app_panel_returns_data_from_two_scraped_instances(two_instances, prometheus_scraping):
-    url = prometheus_scraping
-    apps, servers = two_instances
-    up = eventually(url, 'sum(up{job="twooter"}) == 2')
-    assert up and float(up[0]["value"][1]) == 2
-    posted = sum(drive_traffic(app, server) for app, server in zip(apps, servers))
-    # Both instances' counts have been scraped since the traffic.
-    assert eventually(url, f'sum(twooter_twoots_posted_total{{job="twooter"}}) == {posted}')
-    assert eventually(url, 'count(sum by (instance) (twooter_twoots_posted_total{job="twooter"}) > 0) == 2')
-    time.sleep(2)  # a second scrape after the traffic, so every rate has two points
+def twoots_counted(url: str) -> float:
+    counted = prometheus.query(url, 'sum(twooter_twoots_posted_total{job="twooter"})')
+    return float(counted[0]["value"][1]) if counted else 0.0
+
+
+@pytest.mark.cluster
+def test_every_panel_returns_data_from_the_clusters_prometheus(cluster):
+    found = cluster.status()
+    url = found["prometheus"]
+    apps = [row for row in found["components"] if row["kind"] == "app"]
+    assert eventually(url, f'sum(up{{job="twooter"}}) == {len(apps)}')
+    before = twoots_counted(url)
+    posted = drive_traffic(cluster.edge_url, f"{cluster.base_port}-{int(time.time())}")
+    # Scraped since the traffic (a restarted instance counts from 0, so at least this many).
+    assert eventually(url, f'sum(twooter_twoots_posted_total{{job="twooter"}}) >= {before + posted}')
+    time.sleep(5)  # two more scrapes after the traffic, so every rate has two points
     empty, checked = [], 0
     for title, expression in panel_queries():
-        if any(marker in expression for marker in CLUSTER_ONLY):
-            continue
         checked += 1
         if not eventually(url, expression.replace("$__rate_interval", RATE_WINDOW)):
             empty.append(title)
-    assert checked >= 15
+    assert checked >= 25
     assert empty == []
-    # Data from each instance, labelled by Prometheus with the instance scraped.
+    # Data from each instance, labelled by Prometheus with the address it scraped: the instance's own.
     routes = prometheus.query(url, 'sum by (instance) (twooter_http_requests_total{route="/<username>"})')
-    assert {sample["metric"]["instance"] for sample in routes} == {f"127.0.0.1:{s.port}" for s in servers}
+    assert {sample["metric"]["instance"] for sample in routes} == {row["url"].removeprefix("http://") for row in apps}
     # The alert rules are loaded beside the scrape configuration, and evaluate without errors.
     groups = requests.get(url + "/api/v1/rules", timeout=30).json()["data"]["groups"]
     loaded = [rule for group in groups for rule in group["rules"]]

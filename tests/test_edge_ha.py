@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 
 import pytest
@@ -147,6 +148,45 @@ class EdgeCluster(LocalCluster):
 def edge_cluster(edge_ready):
     with EdgeCluster(instances=2) as local:
         yield local
+
+
+# Run inside the client namespace: GET a URL as written; print the status and whether an app instance answered.
+GET_FROM_CLIENT = """
+import sys, urllib.error, urllib.request
+try:
+    answer = urllib.request.urlopen(sys.argv[1], timeout=30)
+except urllib.error.HTTPError as error:
+    answer = error
+print(answer.status, "X-Request-Id" in answer.headers)
+"""
+
+
+def get_from_client(namespace: str, url: str) -> tuple[int, bool]:
+    """(status, answered by an app instance) of GET `url` from the client namespace."""
+    done = subprocess.run(netns.in_namespace(namespace, [sys.executable, "-c", GET_FROM_CLIENT, url]),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    status, by_app = done.stdout.split()
+    return int(status), by_app == "True"
+
+
+@pytest.mark.cluster
+def test_cluster_edge_ha_prometheus_scrapes_the_instances_on_their_bridge_address_that_clients_may_not_read(
+        edge_cluster):
+    found = edge_cluster.status()
+    apps = [row["url"] for row in found["components"] if row["kind"] == "app"]
+    assert apps and all(url.startswith("http://10.213.") for url in apps)
+    wanted = {f"{url}/metrics": "up" for url in apps}
+    deadline = time.monotonic() + 120
+    while {url: health for url, health in edge_cluster.prometheus_targets().items() if url in wanted} != wanted:
+        assert time.monotonic() < deadline, edge_cluster.prometheus_targets()
+        time.sleep(0.5)
+    namespace = found["client_netns"]
+    # The virtual address refuses it at the edge; an instance's own address refuses a client, as if it had none.
+    for url in (found["vip"] + "/metrics", found["vip"] + "/%6detrics"):
+        assert get_from_client(namespace, url) == (404, False), url
+    assert get_from_client(namespace, apps[0] + "/metrics") == (404, True)
+    assert get_from_client(namespace, apps[0] + "/health") == (200, True)
 
 
 @pytest.mark.cluster

@@ -8,6 +8,7 @@
 | SESSION_COOKIE_SECURE    | false (set true behind HTTPS)              |
 | TWOOTER_TRUSTED_ORIGINS  | empty; space-separated extra origins       |
 | TWOOTER_LOG_DIR          | <instance>/logs                            |
+| TWOOTER_LOG_VIEW_DIR     | TWOOTER_LOG_DIR; the folder /logs shows (a central one) |
 | TWOOTER_INSTANCE_NAME    | the host name; names this instance's files |
 | TWOOTER_LOG_CONFIG       | <instance>/logging.json, else the default  |
 | TWOOTER_LOG_COMPRESS_DAYS| 7 (gzip day files this old; 0: never)      |
@@ -104,6 +105,8 @@ def settings_from_environment(folder: Path) -> dict:
         "TRUSTED_ORIGINS": os.environ.get("TWOOTER_TRUSTED_ORIGINS", "").split(),
         "TIMELINE_PAGE_SIZE": int(os.environ.get("TWOOTER_PAGE_SIZE", "30")),
         "LOG_DIR": os.environ.get("TWOOTER_LOG_DIR") or None,
+        # Where rsyslog gathers every instance's files, for a viewer of them all.
+        "LOG_VIEW_DIR": os.environ.get("TWOOTER_LOG_VIEW_DIR") or None,
         "LOG_INSTANCE_NAME": os.environ.get("TWOOTER_INSTANCE_NAME") or None,
         "LOG_CONFIG": os.environ.get("TWOOTER_LOG_CONFIG") or None,
         "LOG_COMPRESS_AFTER_DAYS": int(os.environ.get("TWOOTER_LOG_COMPRESS_DAYS", "7")),

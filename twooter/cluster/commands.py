@@ -23,7 +23,8 @@ def _run(action):
 
 @click.group("cluster")
 def cluster() -> None:
-    """Start, inspect and break a local cluster: etcd ×3, Patroni PostgreSQL nodes, HAProxy, app instances."""
+    """Start, inspect and break a local cluster: etcd ×3, Patroni PostgreSQL nodes, HAProxy, app instances,
+    Prometheus with PostgreSQL exporters, and rsyslog shipping the instances' logs."""
 
 
 @cluster.command("up")
@@ -47,7 +48,8 @@ def up(folder: Path, instances: int, postgres_nodes: int, base_port: int, strict
 
 @cluster.command("status")
 @FOLDER
-@click.option("--json", "as_json", is_flag=True, help='{"edge": URL, "components": [{"name", "kind", "role", "pid", "url"}]}')
+@click.option("--json", "as_json", is_flag=True,
+              help='{"edge": URL, "prometheus": URL, "logs": FOLDER, "components": [{"name", "kind", "role", "pid", "url"}]}')
 def status(folder: Path, as_json: bool) -> None:
     """Every component: name, kind, role, process id, address."""
     found = _run(lambda: operations.status(folder.resolve()))
@@ -58,17 +60,19 @@ def status(folder: Path, as_json: bool) -> None:
 
 
 def _print_status(found: dict) -> None:
-    click.echo(f"edge      {found['edge']}")
+    click.echo(f"edge        {found['edge']}")
     if "vip" in found:
-        click.echo(f"vip       {found['vip']} (from namespace {found['client_netns']}: "
+        click.echo(f"vip         {found['vip']} (from namespace {found['client_netns']}: "
                    f"ip netns exec {found['client_netns']} …)")
-    click.echo(f"database  {found['database_url']}")
-    click.echo(f"{'name':<9} {'kind':<9} {'role':<9} {'pid':>8}  {'state':<8} url")
+    click.echo(f"database    {found['database_url']}")
+    click.echo(f"prometheus  {found['prometheus']}")
+    click.echo(f"logs        {found['logs']} (every instance's day files; /logs at the edge shows them)")
+    click.echo(f"{'name':<15} {'kind':<17} {'role':<9} {'pid':>8}  {'state':<8} url")
     for row in found["components"]:
         state = row.get("edge_state") or row.get("state") or ("running" if row["running"] else "stopped")
         if not row["running"]:
             state = "stopped"
-        click.echo(f"{row['name']:<9} {row['kind']:<9} {row['role'] or '-':<9} {row['pid'] or '-':>8}  "
+        click.echo(f"{row['name']:<15} {row['kind']:<17} {row['role'] or '-':<9} {row['pid'] or '-':>8}  "
                    f"{state:<8} {row['url']}")
 
 

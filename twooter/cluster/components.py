@@ -1,8 +1,10 @@
-"""The kinds of component a local cluster runs: etcd members, Patroni nodes, HAProxy, app instances.
+"""The kinds of component a local cluster runs: etcd members, Patroni nodes, HAProxy, app instances,
+and what watches them: a PostgreSQL exporter per data node, Prometheus, and rsyslog shipping every
+instance's day files to one central folder.
 
 Each kind knows its configuration (rendered from deploy/), its command, the
-account it runs as, and when it is ready. A new kind (a metrics or log
-collector, say) is one more class here and one more entry in `all_components`.
+account it runs as, and when it is ready. A new kind is one more class here
+and one more entry in `all_components`.
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from typing import ClassVar
 
 import psutil
 
+from ..monitoring import logshipping, prometheus
 from . import haproxy, patroni
-from .layout import DATABASE_NAME, DATABASE_USER, HOST, ClusterSpec
+from .layout import DATABASE_NAME, DATABASE_USER, HOST, MONITOR_USER, ClusterSpec
 from .processes import ClusterError, Tracked
 from .render import read_env_file, render
 
@@ -37,6 +40,9 @@ LOOP_WAIT_SECONDS = 1
 RETRY_TIMEOUT_SECONDS = 4
 MAX_CONNECTIONS = 300
 APP_THREADS = 8
+# Short, so that a test or an operator trying the cluster sees data within seconds.
+SCRAPE_INTERVAL = "2s"
+SECRET_NAMES = ("superuser", "replication", "app_database", "monitoring")
 
 
 def postgres_account() -> str | None:
@@ -53,11 +59,24 @@ def postgres_bin_dir() -> Path:
 
 
 def load_or_create_secrets(spec: ClusterSpec) -> dict[str, str]:
-    """Passwords and the app's SECRET_KEY, made once per cluster folder (DIR/secrets.json, mode 600)."""
+    """Passwords and the app's SECRET_KEY, made once per cluster folder (DIR/secrets.json, mode 600).
+
+    A folder made before a password existed (the exporters' "monitoring") gets it added.
+    """
     path = spec.folder / "secrets.json"
     if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
-    made = {name: secrets.token_hex(16) for name in ("superuser", "replication", "app_database")}
+        found = json.loads(path.read_text(encoding="utf-8"))
+        missing = [name for name in SECRET_NAMES if name not in found]
+        if not missing:
+            return found
+        found.update({name: secrets.token_hex(16) for name in missing})
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(found, handle)
+        os.replace(temporary, path)
+        return found
+    made = {name: secrets.token_hex(16) for name in SECRET_NAMES}
     made["secret_key"] = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -272,14 +291,30 @@ class HAProxy(Component):
 class AppInstance(Component):
     kind = "app"
 
+    @property
+    def log_dir(self) -> Path:
+        """Where this instance writes its day files (its forwarder ships them from here)."""
+        return self.home / "instance" / "logs"
+
+    def metrics_allow(self) -> str:
+        """Who may read /metrics: loopback, and with --edge-ha the instances' own address.
+
+        Prometheus reaches the instances on the address they listen on, and a
+        connection to one of this machine's own addresses comes from that address.
+        """
+        allowed = "127.0.0.0/8 ::1/128"
+        return allowed if self.spec.app_host == HOST else f"{allowed} {self.spec.app_host}/32"
+
     def values(self) -> dict:
         password = self.passwords["app_database"]
         return {"database_url": self.spec.database_url(password),
                 "replica_database_url": self.spec.database_url(password, self.spec.replica_port),
                 "secret_key": self.passwords["secret_key"], "instance_name": self.name,
-                "instance_path": str(self.home / "instance"), "listen_host": self.spec.app_host,
-                "trusted_proxy": HOST,
-                "listen_port": self.spec.app_port(self.name)}
+                "instance_path": str(self.home / "instance"), "log_dir": str(self.log_dir),
+                "listen_host": self.spec.app_host, "trusted_proxy": HOST,
+                "listen_port": self.spec.app_port(self.name), "metrics_allow": self.metrics_allow(),
+                # Every instance's /logs shows every instance: the folder the collector writes.
+                "log_view_dir": str(self.spec.central_logs)}
 
     def prepare(self) -> None:
         super().prepare()
@@ -304,6 +339,152 @@ class AppInstance(Component):
         return f"http://{self.spec.app_host}:{self.spec.app_port(self.name)}"
 
 
+class PostgresExporter(Component):
+    """prometheus-postgres-exporter for one data node, connected to that node's server directly."""
+
+    kind = "postgres-exporter"
+
+    def __init__(self, spec: ClusterSpec, node: str, passwords: dict[str, str]):
+        super().__init__(spec, f"{node}-exporter", passwords)
+        self.node = node
+
+    @property
+    def config(self) -> Path:
+        return self.home / "prometheus-postgres-exporter.env"
+
+    def address(self) -> str:
+        return f"{HOST}:{self.spec.exporter_port(self.node)}"
+
+    def values(self) -> dict:
+        # Not through a front: the exporter must see its own node, whatever its role.
+        server = f"{HOST}:{self.spec.postgres_port(self.node)}"
+        return {"data_source_name": f"postgresql://{MONITOR_USER}:{self.passwords['monitoring']}@{server}"
+                                    f"/postgres?sslmode=disable",
+                "listen_address": self.address()}
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.config.write_text(render("postgres-exporter/prometheus-postgres-exporter.env.j2", self.values()),
+                               encoding="utf-8")
+        self.config.chmod(0o600)
+
+    def settings(self) -> dict[str, str]:
+        return read_env_file(self.config.read_text(encoding="utf-8"))
+
+    def command(self) -> list[str]:
+        # As Debian's unit runs it: `prometheus-postgres-exporter $ARGS`.
+        return ["prometheus-postgres-exporter", *self.settings()["ARGS"].split()]
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), "DATA_SOURCE_NAME": self.settings()["DATA_SOURCE_NAME"]}
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.url()}/")  # its landing page: /metrics would wait on the server
+
+    def url(self) -> str:
+        return f"http://{self.address()}"
+
+
+class LogCollector(Component):
+    """rsyslogd receiving every instance's records over RELP into the central folder (DIR/logs)."""
+
+    kind = "log-collector"
+
+    @property
+    def config(self) -> Path:
+        return self.home / "collector.conf"
+
+    def prepare(self) -> None:
+        super().prepare()
+        logshipping.write_collector_config(self.home, HOST, self.spec.collector_port, self.spec.central_logs)
+        _check_rsyslog(self.config)
+
+    def command(self) -> list[str]:
+        return logshipping.rsyslogd_command(self.config)
+
+    def ready(self) -> bool:
+        with socket.create_connection((HOST, self.spec.collector_port), timeout=2):
+            return True
+
+    def url(self) -> str:
+        return f"relp://{HOST}:{self.spec.collector_port}"
+
+
+class LogForwarder(Component):
+    """rsyslogd shipping one app instance's day files, unchanged, to the collector."""
+
+    kind = "log-forwarder"
+
+    def __init__(self, spec: ClusterSpec, app: str, passwords: dict[str, str]):
+        super().__init__(spec, f"{app}-forwarder", passwords)
+        self.app = app
+
+    @property
+    def config(self) -> Path:
+        return self.home / "forwarder.conf"
+
+    @property
+    def log_dir(self) -> Path:
+        return AppInstance(self.spec, self.app, self.passwords).log_dir
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "rsyslogd.pid"
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.log_dir.mkdir(parents=True, exist_ok=True)  # imfile watches a folder that exists
+        logshipping.write_forwarder_config(self.home, self.log_dir, self.app, HOST, self.spec.collector_port)
+        _check_rsyslog(self.config)
+        # rsyslogd writes it once its configuration is loaded; one left by a killed forwarder says nothing.
+        self.pid_file.unlink(missing_ok=True)
+
+    def command(self) -> list[str]:
+        return logshipping.rsyslogd_command(self.config)
+
+    def ready(self) -> bool:
+        return self.pid_file.exists()
+
+    def url(self) -> str:
+        return f"relp://{HOST}:{self.spec.collector_port}"
+
+
+class Prometheus(Component):
+    """Debian's Prometheus on deploy/prometheus/: every instance directly, HAProxy, Patroni, the exporters."""
+
+    kind = "prometheus"
+
+    def targets(self) -> dict[str, list[str]]:
+        """The scrape targets by job (host:port); the app instances on their own addresses, not the edge."""
+        spec = self.spec
+        return {
+            "twooter": [f"{spec.app_host}:{spec.app_port(name)}" for name in spec.app_names()],
+            "haproxy": [f"{HOST}:{spec.stats_port}"],
+            "patroni": [f"{HOST}:{spec.restapi_port(name)}" for name in spec.postgres_names()],
+            "postgres": [f"{HOST}:{spec.exporter_port(name)}" for name in spec.postgres_names()],
+        }
+
+    def prepare(self) -> None:
+        super().prepare()
+        prometheus.write_config(self.home, self.targets(), scrape_interval=SCRAPE_INTERVAL)
+
+    def command(self) -> list[str]:
+        return prometheus.command(self.home, f"{HOST}:{self.spec.prometheus_port}")
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.url()}/-/ready")
+
+    def url(self) -> str:
+        return self.spec.prometheus_url
+
+
+def _check_rsyslog(config: Path) -> None:
+    try:
+        logshipping.check_config(config)
+    except RuntimeError as error:
+        raise ClusterError(f"rsyslogd refuses {error}") from None
+
+
 def all_components(spec: ClusterSpec, passwords: dict[str, str]) -> list[Component]:
     """Every component, in the order `up` starts them (and `down` stops them in reverse)."""
     return [
@@ -311,11 +492,18 @@ def all_components(spec: ClusterSpec, passwords: dict[str, str]) -> list[Compone
         *(PostgresNode(spec, name, passwords) for name in spec.postgres_names()),
         HAProxy(spec, "haproxy", passwords),
         *(AppInstance(spec, name, passwords) for name in spec.app_names()),
+        *(PostgresExporter(spec, name, passwords) for name in spec.postgres_names()),
+        LogCollector(spec, "log-collector", passwords),
+        *(LogForwarder(spec, name, passwords) for name in spec.app_names()),
+        Prometheus(spec, "prometheus", passwords),
     ]
 
 
 def create_app_database(node: PostgresNode) -> None:
-    """The app's role and database on the new primary, once (the superuser's direct connection)."""
+    """The app's role and database, and the exporters' role, on the new primary, once (as the superuser).
+
+    The exporters' role holds pg_monitor only: it reads statistics, never data.
+    """
     import psycopg2
 
     host, port = node.postgres_address().split(":")
@@ -327,6 +515,10 @@ def create_app_database(node: PostgresNode) -> None:
             cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (DATABASE_USER,))
             if cursor.fetchone() is None:
                 cursor.execute(f"CREATE ROLE {DATABASE_USER} LOGIN PASSWORD %s", (node.passwords["app_database"],))
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (MONITOR_USER,))
+            if cursor.fetchone() is None:
+                cursor.execute(f"CREATE ROLE {MONITOR_USER} LOGIN PASSWORD %s IN ROLE pg_monitor",
+                               (node.passwords["monitoring"],))
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,))
             if cursor.fetchone() is None:
                 cursor.execute(f"CREATE DATABASE {DATABASE_NAME} OWNER {DATABASE_USER}")

@@ -4,8 +4,10 @@ All of it follows from the folder, the base port and the counts, which are
 kept in the folder's state file, so every later command finds the same places.
 
 Ports, counted from the base port P:
-    P+0 edge (HTTP)   P+1 PostgreSQL primary front   P+2 read front   P+3 HAProxy stats
-    P+10.. etcd clients   P+20.. etcd peers   P+30.. PostgreSQL   P+40.. Patroni REST   P+50.. apps
+    P+0 edge (HTTP)   P+1 PostgreSQL primary front   P+2 read front   P+3 HAProxy stats and its /metrics
+    P+4 Prometheus   P+5 the log collector (RELP)
+    P+10.. etcd clients   P+20.. etcd peers   P+30.. PostgreSQL   P+40.. Patroni REST (and its /metrics)
+    P+50.. apps   P+90.. PostgreSQL exporters (one per PostgreSQL node)
 """
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from pathlib import Path
 HOST = "127.0.0.1"
 ETCD_MEMBERS = 3
 MAX_POSTGRES_NODES = 10
-MAX_APP_INSTANCES = 50
+MAX_APP_INSTANCES = 40  # P+50..P+89, below the exporters
 PORT_SPAN = 100
 DATABASE_NAME = "twooter"
 DATABASE_USER = "twooter"
+MONITOR_USER = "prometheus"  # the PostgreSQL exporters' role (pg_monitor)
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,26 @@ class ClusterSpec:
     def app_port(self, name: str) -> int:
         return self.base_port + 50 + _index(name)
 
+    @property
+    def prometheus_port(self) -> int:
+        return self.base_port + 4
+
+    @property
+    def collector_port(self) -> int:
+        return self.base_port + 5
+
+    def exporter_port(self, node: str) -> int:
+        """The port of the PostgreSQL exporter of data node `node` (pg2 -> P+91)."""
+        return self.base_port + 90 + _index(node)
+
     # Addresses ----------------------------------------------------------------
     @property
     def edge_url(self) -> str:
         return f"http://{HOST}:{self.edge_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{HOST}:{self.prometheus_port}"
 
     def database_url(self, password: str, port: int | None = None) -> str:
         """The app's database through HAProxy's primary front (or `port`)."""
@@ -109,6 +128,11 @@ class ClusterSpec:
     @property
     def state_file(self) -> Path:
         return self.folder / "cluster.json"
+
+    @property
+    def central_logs(self) -> Path:
+        """Where the log collector writes every instance's day files, and what every viewer reads."""
+        return self.folder / "logs"
 
     @property
     def runtime_socket(self) -> Path:

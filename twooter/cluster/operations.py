@@ -17,7 +17,11 @@ from .components import (
     Component,
     EtcdMember,
     HAProxy,
+    LogCollector,
+    LogForwarder,
+    PostgresExporter,
     PostgresNode,
+    Prometheus,
     all_components,
     create_app_database,
     http_ok,
@@ -129,7 +133,10 @@ def exclusive(folder: Path) -> Iterator[None]:
 
 
 def up(spec: ClusterSpec, echo: Echo, edge_ha_pair: bool = False) -> Cluster:
-    """Start etcd, Patroni nodes, HAProxy and the app instances; return when the edge answers.
+    """Start etcd, Patroni nodes, HAProxy, the app instances and their monitoring; return when all are ready.
+
+    Monitoring: a PostgreSQL exporter per data node, the log collector and a
+    forwarder per instance, and Prometheus scraping all of them.
 
     `edge_ha_pair`: also two edges sharing a virtual address, in network
     namespaces (edge_ha.py). On any failure everything started so far is
@@ -164,7 +171,9 @@ def up(spec: ClusterSpec, echo: Echo, edge_ha_pair: bool = False) -> Cluster:
 def _ports(spec: ClusterSpec) -> list[int]:
     ports = [spec.edge_port, spec.primary_port, spec.replica_port, spec.stats_port]
     ports += [p for n in spec.etcd_names() for p in (spec.etcd_client_port(n), spec.etcd_peer_port(n))]
-    ports += [p for n in spec.postgres_names() for p in (spec.postgres_port(n), spec.restapi_port(n))]
+    ports += [p for n in spec.postgres_names()
+              for p in (spec.postgres_port(n), spec.restapi_port(n), spec.exporter_port(n))]
+    ports += [spec.prometheus_port, spec.collector_port]
     return ports + [spec.app_port(n) for n in spec.app_names()]
 
 
@@ -197,10 +206,30 @@ def _start_all(cluster: Cluster, echo: Echo) -> None:
     if not wait_for(lambda: http_ok(cluster.spec.edge_url + "/health"), 30):
         raise ClusterError(f"the edge {cluster.spec.edge_url} does not answer /health")
     echo(f"apps: {len(apps)} instances behind {cluster.spec.edge_url}")
+    _start_monitoring(cluster, echo)
     if cluster.spec.edge_slot is not None:
         edges = edge_ha.up(cluster, [{"name": app.name, "address": app.url().removeprefix("http://")}
                                      for app in apps])
         echo(f"edges: {', '.join(edges.names)} share {edges.url} (clients in namespace {edges.network.client})")
+
+
+def _start_monitoring(cluster: Cluster, echo: Echo) -> None:
+    """The exporters, the log collector and then its forwarders, and Prometheus once its targets run."""
+    exporters = cluster.of_kind(PostgresExporter)
+    for exporter in exporters:
+        cluster.launch(exporter)
+    for exporter in exporters:
+        cluster.wait_ready(exporter)
+    cluster.start(cluster.component("log-collector"))
+    forwarders = cluster.of_kind(LogForwarder)
+    for forwarder in forwarders:
+        cluster.launch(forwarder)
+    for forwarder in forwarders:
+        cluster.wait_ready(forwarder)
+    echo(f"logs: {len(forwarders)} instances shipped into {cluster.spec.central_logs}")
+    cluster.start(cluster.component("prometheus"))
+    echo(f"prometheus: {cluster.spec.prometheus_url} scrapes {len(cluster.of_kind(AppInstance))} instances, "
+         f"HAProxy, {len(exporters)} Patroni nodes and their exporters")
 
 
 def _wait_in_rotation(cluster: Cluster, names: list[str], seconds: float = 30) -> None:
@@ -214,11 +243,15 @@ def _wait_in_rotation(cluster: Cluster, names: list[str], seconds: float = 30) -
 
 
 def status(folder: Path) -> dict:
-    """{"edge": URL, "components": [{"name", "kind", "role", "pid", "url", "running", …}]}.
+    """{"edge": URL, "prometheus": URL, "logs": FOLDER, "components": [{"name", "kind", "role", "pid", "url",
+    "running", …}]}.
 
     role: "leader"/"replica" for PostgreSQL (null when Patroni does not list
-    the node), "member" for etcd, "edge" for HAProxy, "instance" for apps.
-    Apps carry HAProxy's view ("edge_state": UP, DOWN, DRAIN, MAINT).
+    the node), "member" for etcd, "edge" for HAProxy, "instance" for apps,
+    "monitor" for Prometheus, the exporters ("node": the data node) and the
+    log collector and forwarders ("folder": the central folder, or the one an
+    instance writes). Apps carry HAProxy's view ("edge_state": UP, DOWN,
+    DRAIN, MAINT).
     """
     cluster = Cluster.open(folder)
     members = cluster.postgres_members()
@@ -245,8 +278,20 @@ def status(folder: Path) -> dict:
         elif isinstance(component, AppInstance):
             row["role"] = "instance"
             row["edge_state"] = servers.get(name, {}).get("status")
+        elif isinstance(component, PostgresExporter):
+            row["role"] = "monitor"
+            row["node"] = component.node
+        elif isinstance(component, LogCollector):
+            row["role"] = "monitor"
+            row["folder"] = str(cluster.spec.central_logs)
+        elif isinstance(component, LogForwarder):
+            row["role"] = "monitor"
+            row["folder"] = str(component.log_dir)
+        elif isinstance(component, Prometheus):
+            row["role"] = "monitor"
         rows.append(row)
-    found = {"edge": cluster.spec.edge_url, "folder": str(cluster.spec.folder),
+    found = {"edge": cluster.spec.edge_url, "prometheus": cluster.spec.prometheus_url,
+             "logs": str(cluster.spec.central_logs), "folder": str(cluster.spec.folder),
              "database_url": cluster.spec.database_url(cluster.passwords["app_database"]),
              "components": rows}
     edge_ha.status(cluster, found)
@@ -385,6 +430,9 @@ def _stop_all(cluster: Cluster) -> None:
     # none of them takes over from another that is stopping.
     edge_ha.down(cluster.spec)
     _stop(cluster, cluster.of_kind(AppInstance) + cluster.of_kind(HAProxy))
+    # What watches stops after what it watches; the collector after its forwarders.
+    _stop(cluster, cluster.of_kind(Prometheus) + cluster.of_kind(LogForwarder) + cluster.of_kind(PostgresExporter))
+    _stop(cluster, cluster.of_kind(LogCollector))
     _stop(cluster, cluster.of_kind(PostgresNode))
     _stop(cluster, cluster.of_kind(EtcdMember))
     cluster.state["components"] = {}

@@ -44,7 +44,7 @@ def admins_only():
 
 
 def _folder() -> Path:
-    return settings.of(current_app).folder
+    return settings.of(current_app).view_folder
 
 
 def _query(hour_text: str) -> Query:

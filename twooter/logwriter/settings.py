@@ -21,11 +21,16 @@ OVERRIDE_NAME = "logging.json"
 
 @dataclass(frozen=True)
 class LogSettings:
+    """Where this app writes its records (`folder`) and which folder its /logs viewer reads (`view_folder`)."""
+
     folder: Path
     instance: str
     compress_after_days: int
     delete_after_days: int
     config_path: Path
+    # The writer's own folder unless LOG_VIEW_DIR names another: the central
+    # folder that rsyslog fills with every instance's files.
+    view_folder: Path
 
 
 def default_instance_name() -> str:
@@ -44,6 +49,7 @@ def settings_for(app: Flask) -> LogSettings:
         compress_after_days=int(config.get("LOG_COMPRESS_AFTER_DAYS", 7)),
         delete_after_days=int(config.get("LOG_DELETE_AFTER_DAYS", 30)),
         config_path=config_path_for(app),
+        view_folder=Path(config.get("LOG_VIEW_DIR") or folder).resolve(),
     )
 
 

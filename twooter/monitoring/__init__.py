@@ -11,9 +11,9 @@ import string
 import subprocess
 from pathlib import Path
 
-from ..config import PROJECT_ROOT
+from ..config import shipped_folder
 
-DEPLOY = PROJECT_ROOT / "deploy"
+DEPLOY = shipped_folder("deploy")
 
 
 class _ConfigTemplate(string.Template):

@@ -41,20 +41,28 @@ def write_forwarder_config(directory: Path, log_dir: Path, instance: str, collec
     return config
 
 
+def check_config(config: Path, binary: str = "rsyslogd") -> None:
+    """RuntimeError if rsyslogd refuses `config` (the check's output says why)."""
+    checked = subprocess.run([binary, "-N1", "-f", str(config)], capture_output=True, text=True, timeout=60)
+    if checked.returncode != 0:
+        raise RuntimeError(f"{config}: {checked.stdout}{checked.stderr}")
+
+
+def rsyslogd_command(config: Path, binary: str = "rsyslogd") -> list[str]:
+    """The command line of rsyslogd in the foreground on `config`, its pid file (rsyslogd.pid) beside it."""
+    return [binary, "-n", "-f", str(config), "-i", str(config.parent / "rsyslogd.pid")]
+
+
 def start_rsyslogd(config: Path, binary: str = "rsyslogd") -> subprocess.Popen:
     """rsyslogd in the foreground on `config`, its pid file beside it, its output in rsyslogd.log there.
 
     RuntimeError if rsyslogd refuses the configuration (the check's output says why).
     """
-    checked = subprocess.run([binary, "-N1", "-f", str(config)], capture_output=True, text=True, timeout=60)
-    if checked.returncode != 0:
-        raise RuntimeError(f"{config}: {checked.stdout}{checked.stderr}")
+    check_config(config, binary)
     log = open(config.parent / "rsyslogd.log", "ab")
     try:
-        return subprocess.Popen(
-            [binary, "-n", "-f", str(config), "-i", str(config.parent / "rsyslogd.pid")],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+        return subprocess.Popen(rsyslogd_command(config, binary), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         log.close()
 

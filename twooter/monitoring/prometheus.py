@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import requests
-
 from . import DEPLOY as DEPLOY_ROOT, fill, stop  # noqa: F401  (stop: for callers)
 
 DEPLOY = DEPLOY_ROOT / "prometheus"
@@ -42,6 +40,15 @@ def write_config(directory: Path, targets: Mapping[str, Sequence[str]], scrape_i
     return config
 
 
+def command(directory: Path, listen: str, binary: str = "prometheus") -> list[str]:
+    """The command line of Prometheus on the configuration in `directory`, data in directory/data.
+
+    `listen` is host:port for its web API.
+    """
+    return [binary, f"--config.file={directory / 'prometheus.yml'}",
+            f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address={listen}"]
+
+
 def start(directory: Path, listen: str, binary: str = "prometheus") -> subprocess.Popen:
     """Start Prometheus on the configuration in `directory` (write_config), data in directory/data.
 
@@ -50,17 +57,16 @@ def start(directory: Path, listen: str, binary: str = "prometheus") -> subproces
     """
     log = open(directory / "prometheus.log", "ab")
     try:
-        return subprocess.Popen(
-            [binary, f"--config.file={directory / 'prometheus.yml'}",
-             f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address={listen}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+        return subprocess.Popen(command(directory, listen, binary), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         log.close()
 
 
 def wait_until_ready(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
     """Wait for Prometheus at `url` to answer /-/ready; RuntimeError if it exits or takes longer."""
+    import requests  # a test extra: `twooter cluster` writes configuration and starts processes without it
+
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -76,6 +82,8 @@ def wait_until_ready(url: str, process: subprocess.Popen, seconds: float = 120) 
 
 def query(url: str, expression: str, timeout: float = 30) -> list[dict]:
     """The instant vector (or scalar, as one element) an expression gives now; RuntimeError on a query error."""
+    import requests
+
     answer = requests.get(url + "/api/v1/query", params={"query": expression}, timeout=timeout).json()
     if answer.get("status") != "success":
         raise RuntimeError(f"{expression}: {answer.get('error')}")
