@@ -10,7 +10,10 @@ import time
 from contextlib import ExitStack
 
 import pytest
+import requests
+import sqlalchemy as sa
 
+from tests.pgproxy import GO_AWAY, PostgresProxy
 from tests.scenario import SIMULATOR_AUTHORIZATION
 from tests.scrape import Scrape
 from tests.servers import LiveServer, PostgresDatabase, build_app, throwaway_postgres_database
@@ -75,3 +78,34 @@ def test_a_person_who_just_wrote_sees_their_change_on_the_next_page(replicated):
     time.sleep(2.5)
     page = alice.get("/public").text
     assert "written on the replica" in page and "my very own twoot" not in page
+
+
+def test_a_read_that_finds_the_primary_away_is_answered_from_the_replica(postgres, tmp_path):
+    """During a failover a GET is answered by the replica at once; a write still waits for the primary."""
+    target = sa.make_url(postgres.url)
+    with ExitStack() as cleanup:
+        proxy = cleanup.enter_context(PostgresProxy((target.host, target.port or 5432)))
+        replica_db = PostgresDatabase(cleanup.enter_context(
+            throwaway_postgres_database(os.environ["TEST_POSTGRES_URL"], prefix="twooter_replica")))
+        with LiveServer(build_app("postgresql", tmp_path / "replica", replica_db)) as on_replica:
+            assert requests.get(on_replica.url + "/msgs?latest=42", headers=SIM, timeout=30).status_code == 200
+        primary = build_app("postgresql", tmp_path / "primary", postgres,
+                            SQLALCHEMY_DATABASE_URI=proxy.url_for(postgres.url),
+                            DATABASE_REPLICA_URL=replica_db.url, DATABASE_RETRY_SECONDS=2.0)
+        server = cleanup.enter_context(LiveServer(primary))
+        latest = server.url + "/latest"
+        assert requests.get(server.url + "/msgs?latest=7", headers=SIM, timeout=30).status_code == 200
+        assert requests.get(latest, timeout=30).json() == {"latest": 7}
+
+        proxy.when(lambda _kind, _body: True, GO_AWAY)  # the primary's next message: every connection cut
+        answered = requests.get(latest, timeout=30)
+        assert proxy.fired.is_set()
+        assert answered.status_code == 200 and answered.json() == {"latest": 42}
+        # Whatever writes (`latest` included) goes to the primary only, and is told to come back.
+        for refused in (requests.get(server.url + "/msgs?latest=8", headers=SIM, timeout=30),
+                        requests.post(server.url + "/msgs/nobody?latest=9", json={"content": "x"},
+                                      headers=SIM, timeout=30)):
+            assert refused.status_code == 503 and "Retry-After" in refused.headers
+
+        proxy.come_back()
+        assert requests.get(latest, timeout=30).json() == {"latest": 7}

@@ -13,6 +13,12 @@ beyond the replica's lag in normal operation — so their own twoot, follow or
 unfollow is on the very next page. The moment is kept in their signed
 session cookie, so it holds whichever instance serves the next page. A
 simulator request carrying `latest` writes that id, so it is never lag-tolerant.
+
+A read of any other GET or HEAD request goes to the primary, but when the
+primary cannot be reached (a failover under way) it is answered from the
+replica at once instead of waiting out the retry budget and answering 503:
+while there is no primary nothing new can be committed, and the replica has
+replayed all but the last moment of what was.
 """
 from __future__ import annotations
 
@@ -69,6 +75,28 @@ def _remember_changes(response: Response) -> Response:
     if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400 and "user_id" in session:
         session[WROTE_AT] = round(time.time(), 3)
     return response
+
+
+def fall_back_to_replica() -> bool:
+    """After a transient failure of a GET or HEAD request's read on the primary: read from the replica now.
+
+    True if the request's further statements go to the replica (retry at
+    once), False when there is no replica, the request is not a GET or HEAD,
+    or it already reads from the replica.
+    """
+    if not has_request_context() or BIND_KEY not in current_app.config.get("SQLALCHEMY_BINDS", {}):
+        return False
+    if request.method not in ("GET", "HEAD") or g.get(_READS_FROM_REPLICA):
+        return False
+    setattr(g, _READS_FROM_REPLICA, True)
+    metrics.count_replica_read()
+    return True
+
+
+def use_primary() -> None:
+    """A unit of work that writes goes to the primary, whatever the request read from."""
+    if has_request_context():
+        g.pop(_READS_FROM_REPLICA, None)
 
 
 class RoutingSession(Session):

@@ -35,6 +35,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .. import metrics
 from ..extensions import db
+from . import replica
 from .engine import WRITES, WriteLockTimeout
 
 T = TypeVar("T")
@@ -208,6 +209,7 @@ def writing(work: Callable[[], T]) -> T:
     back), DatabaseUnavailable when the retry budget is spent.
     """
     _end_reads()
+    replica.use_primary()
     attempts = _Attempts(counted=True)
     while True:
         txid = None
@@ -237,6 +239,8 @@ def writing(work: Callable[[], T]) -> T:
 def reading(work: Callable[[], T]) -> T:
     """Run a read, retrying it on a transient failure; its transaction stays open.
 
+    A GET or HEAD whose read finds the primary away is answered from the
+    replica, when there is one (`replica.fall_back_to_replica`).
     Raises what `work` raises, DatabaseUnavailable when the budget is spent.
     """
     attempts = _Attempts()
@@ -247,4 +251,6 @@ def reading(work: Callable[[], T]) -> T:
             _forget_failed_connection(error)
             if not is_transient(error):
                 raise
+            if replica.fall_back_to_replica():
+                continue
             attempts.wait_or_give_up(error)
