@@ -267,11 +267,13 @@ def test_one_client_address_is_limited_across_names_and_others_are_not(backend, 
         assert "You were logged in" in client_from(one.url, "127.0.0.3").login("bystander", "right").text
 
 
-def test_behind_a_trusted_proxy_the_forwarded_address_is_counted(backend, tmp_path, request, monkeypatch):
+# One proxy, or several (the machines of a redundant edge), this one among them.
+@pytest.mark.parametrize("trusted", ["127.0.0.1", "192.0.2.10 127.0.0.1"])
+def test_behind_a_trusted_proxy_the_forwarded_address_is_counted(backend, tmp_path, request, monkeypatch, trusted):
     first, _ = _shared_apps(backend, tmp_path, request)
     monkeypatch.setenv("TWOOTER_LOGIN_FAILURES_PER_ADDRESS", "3")
     monkeypatch.setenv("TWOOTER_LOGIN_FIRST_LOCK_SECONDS", "600")
-    monkeypatch.setenv("TWOOTER_TRUSTED_PROXY", "127.0.0.1")
+    monkeypatch.setenv("TWOOTER_TRUSTED_PROXY", trusted)
     port = free_port()
     server = run_twooter(Path(first.instance_path), "serve", "--port", str(port), "--threads", "4",
                          database_url=first.config["SQLALCHEMY_DATABASE_URI"],

@@ -34,13 +34,10 @@ def serve(host: str, port: int, threads: int) -> None:
     app.logger.info("starting instance %s on %s:%d (%d threads); logs in %s, configured by %s",
                     where.instance, host, port, threads, where.folder, where.config_path)
     database.upgrade_to_latest(app)
-    proxy = app.config["TRUSTED_PROXY"]
     # Behind a load balancer the client's address (request records, login
-    # throttling) is the one the proxy puts in X-Forwarded-For; waitress takes
-    # it only from that proxy and drops such headers from anyone else.
-    behind = {"trusted_proxy": proxy, "trusted_proxy_count": 1,
-              "trusted_proxy_headers": "x-forwarded-for"} if proxy else {}
-    server = make_server(app, host, port, threads, **behind)
+    # throttling) is the one the proxy puts in X-Forwarded-For, taken only
+    # from the proxies named and dropped from anyone else.
+    server = make_server(app, host, port, threads, trusted_proxies=tuple(app.config["TRUSTED_PROXY"].split()))
     server.print_listen("Serving on http://{}:{}")
     server.run()
 

@@ -18,7 +18,7 @@
 | TWOOTER_LOGIN_FAILURES_PER_ADDRESS | 50 (failed logins from one address that lock it) |
 | TWOOTER_LOGIN_FIRST_LOCK_SECONDS   | 15 (the first lock; each further failure doubles it) |
 | TWOOTER_LOGIN_LONGEST_LOCK_SECONDS | 300 (the longest lock) |
-| TWOOTER_TRUSTED_PROXY    | none; the proxy address ("*": any peer) whose X-Forwarded-For `serve` believes |
+| TWOOTER_TRUSTED_PROXY    | none; the proxy addresses, space-separated ("*": any peer), whose X-Forwarded-For `serve` believes |
 | TWOOTER_METRICS          | on; off removes /metrics and its counting  |
 | TWOOTER_METRICS_ALLOW    | 127.0.0.0/8 ::1/128: who may read /metrics |
 | TWOOTER_METRICS_TOKEN    | empty; a bearer token that may read it too |
@@ -118,7 +118,7 @@ def settings_from_environment(folder: Path) -> dict:
         "LOGIN_FAILURES_PER_ADDRESS": int(os.environ.get("TWOOTER_LOGIN_FAILURES_PER_ADDRESS", "50")),
         "LOGIN_FIRST_LOCK_SECONDS": float(os.environ.get("TWOOTER_LOGIN_FIRST_LOCK_SECONDS", "15")),
         "LOGIN_LONGEST_LOCK_SECONDS": float(os.environ.get("TWOOTER_LOGIN_LONGEST_LOCK_SECONDS", "300")),
-        "TRUSTED_PROXY": os.environ.get("TWOOTER_TRUSTED_PROXY") or None,
+        "TRUSTED_PROXY": os.environ.get("TWOOTER_TRUSTED_PROXY", ""),
         "METRICS_ENABLED": env_flag("TWOOTER_METRICS", True),
         "METRICS_ALLOW": os.environ.get("TWOOTER_METRICS_ALLOW") or "127.0.0.0/8 ::1/128",
         "METRICS_TOKEN": os.environ.get("TWOOTER_METRICS_TOKEN") or "",

@@ -23,7 +23,7 @@ from typing import ClassVar
 import psutil
 
 from ..monitoring import logshipping, prometheus
-from . import haproxy, patroni
+from . import haproxy, netns, patroni
 from .layout import DATABASE_NAME, DATABASE_USER, HOST, MONITOR_USER, ClusterSpec
 from .processes import ClusterError, Tracked
 from .render import read_env_file, render
@@ -305,13 +305,20 @@ class AppInstance(Component):
         allowed = "127.0.0.0/8 ::1/128"
         return allowed if self.spec.app_host == HOST else f"{allowed} {self.spec.app_host}/32"
 
+    def trusted_proxies(self) -> str:
+        """Whose X-Forwarded-For names the client: the cluster's HAProxy, and with --edge-ha both edges."""
+        if self.spec.edge_slot is None:
+            return HOST
+        network = netns.EdgeNetwork(self.spec.edge_slot)
+        return " ".join([HOST, *(network.edge_address(edge) for edge in network.edges)])
+
     def values(self) -> dict:
         password = self.passwords["app_database"]
         return {"database_url": self.spec.database_url(password),
                 "replica_database_url": self.spec.database_url(password, self.spec.replica_port),
                 "secret_key": self.passwords["secret_key"], "instance_name": self.name,
                 "instance_path": str(self.home / "instance"), "log_dir": str(self.log_dir),
-                "listen_host": self.spec.app_host, "trusted_proxy": HOST,
+                "listen_host": self.spec.app_host, "trusted_proxy": self.trusted_proxies(),
                 "listen_port": self.spec.app_port(self.name), "metrics_allow": self.metrics_allow(),
                 # Every instance's /logs shows every instance: the folder the collector writes.
                 "log_view_dir": str(self.spec.central_logs)}
