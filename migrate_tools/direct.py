@@ -13,11 +13,13 @@ there, and an empty target has none to clash with).
 Verification compares the file's values with what is there, never with
 the lines that carried them. While PostgreSQL builds indexes, the rows the
 rules send are read again from SQLite as plain values (text as its bytes)
-and spelled as value lines in Python (verify.value_line); afterwards the
-tables are read back by COPY as value lines too, and the merged copies,
-read back by the DELETE that removes them, are subtracted. Hash sums of
-the lines are compared (verify.Summed). The user map is checked against
-the file's usernames the same way.
+and spelled as lines in Python by one bound %-format per query; the
+follows are read back by COPY as value lines (verify.value_line) and hash
+sums compared (verify.Summed); for the million messages PostgreSQL sums
+md5 digests of its own lines instead (verify.Digested), so they are not
+read back. The merged copies, read back by the DELETE that removes them,
+are subtracted. The user map is checked against the file's usernames the
+same way.
 """
 from __future__ import annotations
 
@@ -70,15 +72,24 @@ ORDER BY m.message_id
 WRITE_FOLLOWS = "COPY follows (follower_id, followed_id) FROM STDIN"
 WRITE_MESSAGES = "COPY messages (id, author_id, text, pub_date, flagged) FROM STDIN (FORMAT csv)"
 
-# Verification: the tables read back as value lines (verify.value_line), and
-# the same rows from the file's values as SQLite holds them, spelled in
-# Python: text as its bytes, never through printf, whose %s ends at a NUL.
-MESSAGE_VALUES = f"id, author_id, {verify.hex_text('text')}, {verify.micros('pub_date')}, flagged"
+# Verification: the file's values as SQLite holds them against the tables.
+# Follows are read back as value lines (verify.value_line). Messages, a
+# million rows, are summed by their digest lines (verify.digest_sql) on both
+# sides instead: PostgreSQL sums its own (READ_MESSAGES), so the table is
+# never read back, and this thread waits on the server instead of contending
+# with the worker for the interpreter. A digest line is (id, author, time in
+# microseconds, t/f, text): the text last, as its bytes (never through
+# SQLite's text functions, whose printf ends a text at a NUL), so no field
+# needs hex or escapes to keep the line one row's, and map() can spell a
+# fetched row with one bound %-format, without a Python frame per row.
+MESSAGE_LINE = verify.line_sql("{m}id", "{m}author_id", verify.micros("{m}pub_date"), verify.flag_text("{m}flagged"),
+                               "{m}text", newline=False)
 READ_FOLLOWS = "COPY (SELECT follower_id, followed_id FROM follows) TO STDOUT"
-READ_MESSAGES = f"COPY (SELECT {MESSAGE_VALUES} FROM messages) TO STDOUT"
+READ_MESSAGES = verify.digest_sql(MESSAGE_LINE.format(m=""), "messages")
 FOLLOW_VALUES = "SELECT {user:f.who_id}, {user:f.whom_id} FROM follower f {joins} WHERE {known}"
 MESSAGE_DECODED = """
-SELECT m.message_id, {user:m.author_id}, CAST(m.text AS BLOB), m.pub_date, m.flagged
+SELECT m.message_id, {user:m.author_id}, m.pub_date * 1000000,
+       CAST(CASE WHEN m.flagged != 0 THEN 't' ELSE 'f' END AS BLOB), CAST(m.text AS BLOB)
 FROM message m {joins} WHERE {known} AND {sent}
 """
 
@@ -103,14 +114,12 @@ GROUP BY 1
 MAPPED_NAMES = "SELECT DISTINCT {user:s.user_id}, CAST(s.username AS BLOB) FROM user s {joins} WHERE {known}"
 READ_NAMES = f"COPY (SELECT id, {verify.hex_text('username')} FROM users) TO STDOUT"
 
-# Copies: the follows sent more than once, and the (author, time) pairs more
-# than one sent message has (copies share them), as COPY lines. Both are
-# usually few, and usually found sooner in the file's own ids: the follow
-# rows the file holds twice, and whether its times only grow in its own
-# order (as they are written; then no two messages share one). Mapping can
-# only add copies when it merges users, so the file's answers stand when
-# the plan kept its ids.
-REPEATED_PAIRS = "SELECT who_id, whom_id FROM follower GROUP BY 1, 2 HAVING count(*) > 1"
+# Copies: the (author, time) pairs more than one sent message has (copies
+# share them), as COPY lines. They are usually few, and usually found sooner
+# in the file's own order: whether its times only grow in it (as they are
+# written; then no two messages share one). Mapping can only add copies when
+# it merges users, so the file's answer stands when the plan kept its ids.
+# The follows' copies are found by PostgreSQL (DELETE_FOLLOW_COPIES).
 TIMES = "SELECT pub_date FROM message WHERE pub_date IS NOT NULL ORDER BY message_id"
 # Values the lines cannot carry: times with fractions of a second or years
 # outside 0001–9999, and ids that are not integers (which the staged path
@@ -123,24 +132,20 @@ SELECT (SELECT count(*) FROM message
      + (SELECT count(*) FROM follower
         WHERE typeof(who_id) NOT IN ('integer', 'null') OR typeof(whom_id) NOT IN ('integer', 'null'))
 """
-REPEATED_FOLLOWS = """
-SELECT CAST(printf('%d\t%d\n', {user:f.who_id}, {user:f.whom_id}) AS BLOB)
-FROM follower f {joins} WHERE {known}
-GROUP BY 1 HAVING count(*) > 1
-"""
 SHARED_TIMES = """
 SELECT CAST(printf('%d\t%s+00\n', {user:m.author_id}, datetime(m.pub_date, 'unixepoch')) AS BLOB)
 FROM message m {joins} WHERE {known} AND {sent}
 GROUP BY 1 HAVING count(*) > 1
 """
 
-# Later copies go, the first (in the file's order) stays.
-REPEATED_FOLLOWS_TABLE = "CREATE TEMP TABLE repeated_follows (follower_id integer, followed_id integer) ON COMMIT DROP"
+# Later copies go, the first (in the file's order, which the COPY kept) stays.
+# One hash aggregate over the follows: cheaper for PostgreSQL right after
+# their COPY than for SQLite, whose thread is the busier one by then.
 DELETE_FOLLOW_COPIES = """
 COPY (
     DELETE FROM follows f USING (
-        SELECT follower_id, followed_id, min(f.ctid) AS first
-        FROM follows f JOIN repeated_follows USING (follower_id, followed_id) GROUP BY 1, 2
+        SELECT follower_id, followed_id, min(ctid) AS first
+        FROM follows GROUP BY 1, 2 HAVING count(*) > 1
     ) c
     WHERE f.follower_id = c.follower_id AND f.followed_id = c.followed_id AND f.ctid <> c.first
     RETURNING f.follower_id, f.followed_id
@@ -148,7 +153,7 @@ COPY (
 """
 SHARED_TIMES_TABLE = "CREATE TEMP TABLE shared_times (author_id integer, pub_date timestamptz) ON COMMIT DROP"
 DELETE_MESSAGE_COPIES = f"""
-COPY (
+WITH gone AS (
     DELETE FROM messages m USING (
         SELECT id FROM (
             SELECT id, row_number() OVER (PARTITION BY author_id, pub_date, text COLLATE "C" ORDER BY id) AS copy
@@ -156,8 +161,9 @@ COPY (
         ) numbered WHERE copy > 1
     ) c
     WHERE m.id = c.id
-    RETURNING {MESSAGE_VALUES.replace("id, author_id, ", "m.id, m.author_id, ")}
-) TO STDOUT
+    RETURNING m.*
+)
+{verify.digest_sql(MESSAGE_LINE.format(m=""), "gone")}
 """
 
 
@@ -220,25 +226,19 @@ def fits(connection: sqlite3.Connection) -> bool:
     return low is None or (low >= 1 and high <= LARGEST_ID)
 
 
-def _decoded(cursor: sqlite3.Cursor, spell) -> verify.Summed:
-    """A query's rows as value lines, spelled in Python from the values SQLite returns."""
-    summed = verify.Summed()
+def _decoded(cursor: sqlite3.Cursor, spell, summed: verify.Summed | None = None) -> verify.Summed:
+    """A query's rows as value lines, `spell` turning one row into its line, summed
+    (by `summed`, a fresh verify.Summed unless given)."""
+    summed = summed if summed is not None else verify.Summed()
     while batch := cursor.fetchmany(CHUNK_ROWS):
         summed.add(map(spell, batch))
     return summed
 
 
-# verify.value_line, spelled out for each query's columns: a million rows
-# each, so one %-format apiece (tests hold them to value_line).
-def message_line(values: tuple) -> bytes:
-    """(id, author, text bytes, Unix seconds, flagged) as the target's columns hold them."""
-    message_id, author, text, seconds, flagged = values
-    return b"%d\t%d\t%s\t%d\t%s\n" % (message_id, author, hexlify(text), seconds * 1_000_000,
-                                       b"t" if flagged is not None and flagged != 0 else b"f")
-
-
-def follow_line(values: tuple) -> bytes:
-    return b"%d\t%d\n" % values
+# The lines of each query's rows, as bound %-formats (tests hold them to
+# MESSAGE_LINE and verify.value_line): a follow's value line, a message's digest line.
+follow_line = b"%d\t%d\n".__mod__
+message_line = b"%d\t%d\t%d\t%s\t%s".__mod__
 
 
 def name_line(user_id: int, name: bytes) -> bytes:
@@ -253,6 +253,7 @@ class SentLines(staging.CopyStream):
         self.connection, self.query, self.progress, self.table = connection, query, progress, table
         self.cursor = connection.execute(query)
         self.ahead: deque[bytes] = deque()
+        self.complete = False  # every line is in `ahead`: sending needs the file no more
 
     def describe_line(self, number: int) -> str | None:
         if self.table != "messages":
@@ -265,9 +266,10 @@ class SentLines(staging.CopyStream):
         while budget > 0 and (data := self._fetch()):
             self.ahead.append(data)
             budget -= len(data)
+        self.complete = budget > 0
 
     def next_data(self) -> bytes:
-        data = self.ahead.popleft() if self.ahead else self._fetch()
+        data = self.ahead.popleft() if self.ahead else b"" if self.complete else self._fetch()
         self.progress(self.table, self.rows, self.rows, None)
         return data
 
@@ -285,13 +287,6 @@ def _values(connection: sqlite3.Connection, source: MiniTwitSqliteSource) -> tup
     return odd == 0, _always_growing(connection.execute(TIMES))
 
 
-def _repeated_follows(connection: sqlite3.Connection, users: UserIds) -> list[bytes]:
-    if users.kept_up_to is None:
-        return _lines(connection, users.sql(REPEATED_FOLLOWS))
-    pairs = connection.execute(REPEATED_PAIRS).fetchall()
-    return [b"%d\t%d\n" % pair for pair in pairs if all(map(users.keeps, pair))]
-
-
 def _read_and_skipped(connection: sqlite3.Connection, table: str, skips: str, sent: SentLines
                       ) -> tuple[int, dict[str, int]]:
     """Rows the file's table holds, and why some were not sent (asked only then)."""
@@ -299,9 +294,17 @@ def _read_and_skipped(connection: sqlite3.Connection, table: str, skips: str, se
     return read, dict(connection.execute(skips).fetchall()) if read != sent.rows else {}
 
 
-def _file_facts(connection: sqlite3.Connection, users: UserIds, messages: SentLines, growing: bool,
+def _copies(connection: sqlite3.Connection, users: UserIds, follows: SentLines, growing: bool) -> list[bytes]:
+    """What PostgreSQL needs from the file next, asked while it indexes the messages:
+    the follows read ahead, and the keys of the message copies to delete (see _delete_message_copies)."""
+    follows.read_ahead(READ_AHEAD_BYTES)
+    return [] if growing and users.kept_up_to is not None else _lines(connection, users.sql(SHARED_TIMES))
+
+
+def _file_facts(connection: sqlite3.Connection, users: UserIds, messages: SentLines,
                 stored_as: dict[bytes, bytes]) -> dict:
-    """The rest of the file's side of the account, asked while PostgreSQL builds indexes.
+    """The rest of the file's side of the account, asked while PostgreSQL indexes the
+    messages and reads them back.
 
     `stored_as`: the file's usernames the plan renamed, with their new names.
     """
@@ -309,11 +312,8 @@ def _file_facts(connection: sqlite3.Connection, users: UserIds, messages: SentLi
         "messages": _read_and_skipped(connection, "message", MESSAGE_SKIPS, messages),
         "names": _decoded(connection.execute(users.sql(MAPPED_NAMES)),
                           lambda values: name_line(values[0], stored_as.get(values[1], values[1]))),
-        "message values": _decoded(connection.execute(users.sql(MESSAGE_DECODED)), message_line),
+        "message values": _decoded(connection.execute(users.sql(MESSAGE_DECODED)), message_line, verify.Digested()),
         "follow values": _decoded(connection.execute(users.sql(FOLLOW_VALUES)), follow_line),
-        "shared times": [] if growing and users.kept_up_to is not None
-        else _lines(connection, users.sql(SHARED_TIMES)),
-        "repeated follows": _repeated_follows(connection, users),
     }
 
 
@@ -345,14 +345,25 @@ def _tally(skipped: dict[str, int], sent: int, merged: int) -> plan.TableTally:
     return tally
 
 
-def _delete_copies(cursor, table: str, keys: list[bytes], create: str, delete: str) -> verify.Summed:
-    """Delete the later copies among the rows with these keys; returns them as read back."""
-    if not keys:
+def _delete_message_copies(cursor, shared_times: list[bytes]) -> verify.Summed:
+    """Delete the later copies among the messages with these (author, time) lines;
+    returns them as digested (verify.digested)."""
+    if not shared_times:
         return verify.Summed()
-    cursor.execute(create)
-    cursor.copy_expert(f"COPY {table} FROM STDIN", io.BytesIO(b"".join(keys)))
-    cursor.execute(f"ANALYZE {table}")
-    return verify.read_back(cursor, delete)
+    cursor.execute(SHARED_TIMES_TABLE)
+    cursor.copy_expert("COPY shared_times FROM STDIN", io.BytesIO(b"".join(shared_times)))
+    cursor.execute("ANALYZE shared_times")
+    return verify.digested(cursor, DELETE_MESSAGE_COPIES)
+
+
+def _load_follows(cursor, source: MiniTwitSqliteSource, follows: SentLines, rebuild: list[str]
+                  ) -> tuple[verify.Summed, verify.Summed]:
+    """COPY the follows, delete their copies, rebuild their keys; returns (the copies
+    deleted, the table read back), as value lines summed."""
+    staging.copy_in(cursor, WRITE_FOLLOWS, follows, source)
+    merged = verify.read_back(cursor, DELETE_FOLLOW_COPIES)
+    plan.rebuild(cursor, rebuild)
+    return merged, verify.read_back(cursor, READ_FOLLOWS)
 
 
 def _table_check(decoded: verify.Summed, merged: verify.Summed, there: verify.Summed) -> verify.Check:
@@ -390,20 +401,23 @@ def load(cursor, source: MiniTwitSqliteSource, report: Report, progress: Quiet) 
             sent = {"messages": SentLines(connection, users.sql(MESSAGE_LINES), progress.update, "messages")}
             staging.copy_in(cursor, WRITE_MESSAGES, sent["messages"], source)
             sent["follows"] = SentLines(connection, users.sql(FOLLOW_LINES), progress.update, "follows")
-            ahead = worker.submit(sent["follows"].read_ahead, READ_AHEAD_BYTES)
             stored_as = {rename.old.encode(): rename.new.encode() for rename in report.renames}
-            asked = worker.submit(_file_facts, connection, users, sent["messages"], growing, stored_as)
+            # The file's connection serves one thread at a time: the worker's two
+            # jobs run in order, and this thread reads the file again only after both.
+            asked = worker.submit(_copies, connection, users, sent["follows"], growing)
+            facts = worker.submit(_file_facts, connection, users, sent["messages"], stored_as)
             plan.rebuild(cursor, rebuild["messages"])
-            ahead.result()
-            facts = asked.result()
-        staging.copy_in(cursor, WRITE_FOLLOWS, sent["follows"], source)
+            shared_times = asked.result()
+            # The messages are complete now: read them back while the worker reads the file.
+            merged = {"messages": _delete_message_copies(cursor, shared_times)}
+            there = {"messages": verify.digested(cursor, READ_MESSAGES)}
+            follows = (cursor, source, sent["follows"], rebuild["follows"])
+            if sent["follows"].complete:  # read ahead whole: they need only PostgreSQL, so load them meanwhile
+                merged["follows"], there["follows"] = _load_follows(*follows)
+            facts = facts.result()
+        if "follows" not in there:
+            merged["follows"], there["follows"] = _load_follows(*follows)
         facts["follows"] = _read_and_skipped(connection, "follower", FOLLOW_SKIPS, sent["follows"])
-        merged = {"follows": _delete_copies(cursor, "repeated_follows", facts["repeated follows"],
-                                            REPEATED_FOLLOWS_TABLE, DELETE_FOLLOW_COPIES)}
-        plan.rebuild(cursor, rebuild["follows"])
-        merged["messages"] = _delete_copies(cursor, "shared_times", facts["shared times"],
-                                            SHARED_TIMES_TABLE, DELETE_MESSAGE_COPIES)
-        there = {"follows": verify.read_back(cursor, READ_FOLLOWS), "messages": verify.read_back(cursor, READ_MESSAGES)}
         plan.reset_sequences(cursor)
     report.sources.append(SourceReport(str(source.path), source.kind, ignored=source.ignored,
                                        value_check=value_check))

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from migrate_tools import direct, plan, rows, verify
 from migrate_tools.errors import SourceError
@@ -283,8 +284,17 @@ def test_the_value_checks_pass_and_are_reported(target, tmp_path):
 
 
 @pytest.mark.parametrize("text", [b"plain", b"tab\there\nnewline \\ and \"quotes\"", "ünïcødé 🐦".encode(), b"123"])
-def test_the_direct_paths_spellings_are_value_lines(text):
-    assert direct.message_line((7, 3, text, -86400, 2)) == verify.value_line((7, 3, text, -86_400_000_000, True))
-    assert direct.message_line((7, 3, text, 1, None)) == verify.value_line((7, 3, text.decode(), 1_000_000, False))
+def test_the_direct_paths_spellings_are_postgresqls(target, text):
+    """The file side's lines (bound %-formats over fetched rows) against PostgreSQL's."""
+    engine = target.replace("postgresql://", "postgresql+psycopg2://", 1)
+    with sa.create_engine(engine).connect() as connection:
+        line, = connection.exec_driver_sql(
+            f"SELECT {direct.MESSAGE_LINE.format(m='')} FROM (VALUES (7, 3, timestamptz '1969-12-31 00:00:00.000001+00', "
+            "true, %(text)s)) v(id, author_id, pub_date, flagged, text)", {"text": text.decode()}).one()
+        digest = connection.exec_driver_sql(verify.digest_sql("%(line)s::bytea", "(VALUES (1)) one"),
+                                            {"line": bytes(line)}).one()
+    spelled = direct.message_line((7, 3, -86_399_999_999, b"t", text))
+    assert bytes(line) == spelled
+    assert tuple(digest) == (1, verify.md5_sum([spelled]))
     assert direct.follow_line((4, 9)) == verify.value_line((4, 9))
     assert direct.name_line(5, text) == verify.value_line((5, text))
