@@ -346,25 +346,34 @@ class AppInstance(Component):
         return f"http://{self.spec.app_host}:{self.spec.app_port(self.name)}"
 
 
-class PostgresExporter(Component):
-    """prometheus-postgres-exporter for one data node, connected to that node's server directly."""
+class Companion(Component):
+    """A component that serves one other (a node's exporter, an instance's forwarder): named after it."""
 
-    kind = "postgres-exporter"
+    suffix: ClassVar[str]
+    config_name: ClassVar[str]
 
-    def __init__(self, spec: ClusterSpec, node: str, passwords: dict[str, str]):
-        super().__init__(spec, f"{node}-exporter", passwords)
-        self.node = node
+    def __init__(self, spec: ClusterSpec, of: str, passwords: dict[str, str]):
+        super().__init__(spec, f"{of}-{self.suffix}", passwords)
+        self.of = of
 
     @property
     def config(self) -> Path:
-        return self.home / "prometheus-postgres-exporter.env"
+        return self.home / self.config_name
+
+
+class PostgresExporter(Companion):
+    """prometheus-postgres-exporter for one data node, connected to that node's server directly."""
+
+    kind = "postgres-exporter"
+    suffix = "exporter"
+    config_name = "prometheus-postgres-exporter.env"
 
     def address(self) -> str:
-        return f"{HOST}:{self.spec.exporter_port(self.node)}"
+        return f"{HOST}:{self.spec.exporter_port(self.of)}"
 
     def values(self) -> dict:
         # Not through a front: the exporter must see its own node, whatever its role.
-        server = f"{HOST}:{self.spec.postgres_port(self.node)}"
+        server = f"{HOST}:{self.spec.postgres_port(self.of)}"
         return {"data_source_name": f"postgresql://{MONITOR_USER}:{self.passwords['monitoring']}@{server}"
                                     f"/postgres?sslmode=disable",
                 "listen_address": self.address()}
@@ -417,22 +426,16 @@ class LogCollector(Component):
         return f"relp://{HOST}:{self.spec.collector_port}"
 
 
-class LogForwarder(Component):
+class LogForwarder(Companion):
     """rsyslogd shipping one app instance's day files, unchanged, to the collector."""
 
     kind = "log-forwarder"
-
-    def __init__(self, spec: ClusterSpec, app: str, passwords: dict[str, str]):
-        super().__init__(spec, f"{app}-forwarder", passwords)
-        self.app = app
-
-    @property
-    def config(self) -> Path:
-        return self.home / "forwarder.conf"
+    suffix = "forwarder"
+    config_name = "forwarder.conf"
 
     @property
     def log_dir(self) -> Path:
-        return AppInstance(self.spec, self.app, self.passwords).log_dir
+        return AppInstance(self.spec, self.of, self.passwords).log_dir
 
     @property
     def pid_file(self) -> Path:
@@ -441,7 +444,7 @@ class LogForwarder(Component):
     def prepare(self) -> None:
         super().prepare()
         self.log_dir.mkdir(parents=True, exist_ok=True)  # imfile watches a folder that exists
-        logshipping.write_forwarder_config(self.home, self.log_dir, self.app, HOST, self.spec.collector_port)
+        logshipping.write_forwarder_config(self.home, self.log_dir, self.of, HOST, self.spec.collector_port)
         _check_rsyslog(self.config)
         # rsyslogd writes it once its configuration is loaded; one left by a killed forwarder says nothing.
         self.pid_file.unlink(missing_ok=True)

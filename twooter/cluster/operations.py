@@ -280,7 +280,7 @@ def status(folder: Path) -> dict:
             row["edge_state"] = servers.get(name, {}).get("status")
         elif isinstance(component, PostgresExporter):
             row["role"] = "monitor"
-            row["node"] = component.node
+            row["node"] = component.of
         elif isinstance(component, LogCollector):
             row["role"] = "monitor"
             row["folder"] = str(cluster.spec.central_logs)
