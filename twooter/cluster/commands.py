@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -85,22 +86,20 @@ def kill(folder: Path, name: str) -> None:
     click.echo(f"killed {name} (pids {', '.join(map(str, pids))})")
 
 
-@cluster.command("stop")
-@FOLDER
-@click.argument("name")
-def stop(folder: Path, name: str) -> None:
-    """Stop NAME cleanly (SIGTERM; SIGKILL after 60 s). An edge of --edge-ha is lost whole instead."""
-    _run(lambda: operations.stop(folder.resolve(), name))
-    click.echo(f"stopped {name}")
+def _component_command(verb: str, done: str, operation: Callable[[Path, str], object], doc: str) -> None:
+    """`twooter cluster VERB --dir DIR NAME`: run `operation` on one component, say `done NAME`."""
+    @cluster.command(verb, help=doc)
+    @FOLDER
+    @click.argument("name")
+    def command(folder: Path, name: str) -> None:
+        _run(lambda: operation(folder.resolve(), name))
+        click.echo(f"{done} {name}")
 
 
-@cluster.command("start")
-@FOLDER
-@click.argument("name")
-def start(folder: Path, name: str) -> None:
-    """Start NAME again with its configuration; wait until it is ready."""
-    _run(lambda: operations.start(folder.resolve(), name))
-    click.echo(f"started {name}")
+_component_command("stop", "stopped", operations.stop,
+                   "Stop NAME cleanly (SIGTERM; SIGKILL after 60 s). An edge of --edge-ha is lost whole instead.")
+_component_command("start", "started", operations.start,
+                   "Start NAME again with its configuration; wait until it is ready.")
 
 
 @cluster.command("switchover")
