@@ -1,9 +1,10 @@
-"""Starting the monitoring engines from the configuration in deploy/: Prometheus, and rsyslog for log shipping.
+"""The monitoring engines on the configuration in deploy/: Prometheus, and rsyslog for log shipping.
 
 Each module writes an engine's configuration from its template in deploy/
-into a directory of its own and starts the engine as a process, returning
-it (its pid is `.pid`), so tests and `twooter cluster` run exactly the
-configuration a real machine gets. Nothing in the app depends on this.
+into a directory of its own and gives the engine's command line (rsyslog's
+module also starts it, for tests), so tests and `twooter cluster` run
+exactly the configuration a real machine gets. Nothing in the app depends
+on this.
 """
 from __future__ import annotations
 

@@ -1,14 +1,15 @@
-"""Prometheus from deploy/prometheus/: configuration into a directory, and the process started on it."""
+"""Prometheus from deploy/prometheus/: configuration into a directory, its command line, and queries."""
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from . import DEPLOY as DEPLOY_ROOT, fill, stop  # noqa: F401  (stop: for callers)
+from . import DEPLOY as DEPLOY_ROOT, fill
 
 DEPLOY = DEPLOY_ROOT / "prometheus"
 JOBS = ("twooter", "haproxy", "patroni", "postgres")
@@ -49,42 +50,14 @@ def command(directory: Path, listen: str, binary: str = "prometheus") -> list[st
             f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address={listen}"]
 
 
-def start(directory: Path, listen: str, binary: str = "prometheus") -> subprocess.Popen:
-    """Start Prometheus on the configuration in `directory` (write_config), data in directory/data.
-
-    `listen` is host:port for its web API. The process's output goes to
-    directory/prometheus.log. Stop it with `stop`.
-    """
-    log = open(directory / "prometheus.log", "ab")
-    try:
-        return subprocess.Popen(command(directory, listen, binary), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    finally:
-        log.close()
-
-
-def wait_until_ready(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
-    """Wait for Prometheus at `url` to answer /-/ready; RuntimeError if it exits or takes longer."""
-    import requests  # a test extra: `twooter cluster` writes configuration and starts processes without it
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prometheus exited with {process.returncode}")
-        try:
-            if requests.get(url + "/-/ready", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"prometheus at {url} was not ready within {seconds} s")
-
-
 def query(url: str, expression: str, timeout: float = 30) -> list[dict]:
     """The instant vector (or scalar, as one element) an expression gives now; RuntimeError on a query error."""
-    import requests
-
-    answer = requests.get(url + "/api/v1/query", params={"query": expression}, timeout=timeout).json()
+    address = url + "/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+    try:
+        with urllib.request.urlopen(address, timeout=timeout) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as error:  # a bad expression: 400 with the reason in the body
+        answer = json.load(error)
     if answer.get("status") != "success":
         raise RuntimeError(f"{expression}: {answer.get('error')}")
     data = answer["data"]
