@@ -96,6 +96,13 @@ class Cluster:
         self.launch(component)
         self.wait_ready(component)
 
+    def start_together(self, components: list[Component]) -> None:
+        """Launch them all, then wait for each: they start side by side (etcd needs a quorum to be healthy)."""
+        for component in components:
+            self.launch(component)
+        for component in components:
+            self.wait_ready(component)
+
     # Looking -------------------------------------------------------------------
     def postgres_members(self) -> list[dict]:
         """Patroni's view of the data nodes, from the first node that answers; [] when none does."""
@@ -179,10 +186,7 @@ def _ports(spec: ClusterSpec) -> list[int]:
 
 def _start_all(cluster: Cluster, echo: Echo) -> None:
     etcd = cluster.of_kind(EtcdMember)
-    for member in etcd:  # together: a member is healthy only once a quorum is up
-        cluster.launch(member)
-    for member in etcd:
-        cluster.wait_ready(member)
+    cluster.start_together(etcd)
     echo(f"etcd: {len(etcd)} members")
 
     first, *others = cluster.of_kind(PostgresNode)
@@ -198,10 +202,7 @@ def _start_all(cluster: Cluster, echo: Echo) -> None:
     edge = cluster.component("haproxy")
     cluster.start(edge)
     apps = cluster.of_kind(AppInstance)
-    for app in apps:
-        cluster.launch(app)
-    for app in apps:
-        cluster.wait_ready(app)
+    cluster.start_together(apps)
     _wait_in_rotation(cluster, [app.name for app in apps])
     if not wait_for(lambda: http_ok(cluster.spec.edge_url + "/health"), 30):
         raise ClusterError(f"the edge {cluster.spec.edge_url} does not answer /health")
@@ -216,16 +217,10 @@ def _start_all(cluster: Cluster, echo: Echo) -> None:
 def _start_monitoring(cluster: Cluster, echo: Echo) -> None:
     """The exporters, the log collector and then its forwarders, and Prometheus once its targets run."""
     exporters = cluster.of_kind(PostgresExporter)
-    for exporter in exporters:
-        cluster.launch(exporter)
-    for exporter in exporters:
-        cluster.wait_ready(exporter)
+    cluster.start_together(exporters)
     cluster.start(cluster.component("log-collector"))
     forwarders = cluster.of_kind(LogForwarder)
-    for forwarder in forwarders:
-        cluster.launch(forwarder)
-    for forwarder in forwarders:
-        cluster.wait_ready(forwarder)
+    cluster.start_together(forwarders)
     echo(f"logs: {len(forwarders)} instances shipped into {cluster.spec.central_logs}")
     cluster.start(cluster.component("prometheus"))
     echo(f"prometheus: {cluster.spec.prometheus_url} scrapes {len(cluster.of_kind(AppInstance))} instances, "
